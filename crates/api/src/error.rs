@@ -1,0 +1,185 @@
+//! The one place where errors become HTTP responses.
+//!
+//! Every error body is JSON: `{"error": "<stable code>", "message": "<for people>"}`,
+//! plus `fields` for validation errors. 5xx bodies say nothing internal: the
+//! detail is logged, never sent.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use rolegate_domain::{AuthError, FieldErrors};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"error": "validation_failed", "message": "Invalid input: password must be at least 8 characters long", "fields": {"password": "must be at least 8 characters long"}}))]
+pub struct ErrorBody {
+    /// Stable, machine-readable code (e.g. `validation_failed`, `username_taken`, `invalid_token`).
+    pub error: String,
+    /// Human-readable message.
+    pub message: String,
+    /// For validation errors: what is wrong with each invalid field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<BTreeMap<String, String>>,
+}
+
+/// An error as the API reports it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("Invalid input")]
+    Validation(FieldErrors),
+    #[error("No token provided!")]
+    NoToken,
+    #[error("Unauthorized!")]
+    InvalidToken,
+    #[error("{message}")]
+    Unauthorized { code: &'static str, message: String },
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    #[error("Not found")]
+    NotFound,
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("Request body is too large")]
+    PayloadTooLarge,
+    /// A backing service (the database) is unreachable; the detail is logged.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or an unexpected failure; the detail is logged, never sent.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { code, .. }
+            | Self::Unauthorized { code, .. }
+            | Self::Forbidden { code, .. }
+            | Self::Conflict { code, .. } => code,
+            Self::Validation(_) => "validation_failed",
+            Self::NoToken => "no_token",
+            Self::InvalidToken => "invalid_token",
+            Self::NotFound => "not_found",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    fn body(&self) -> ErrorBody {
+        let (message, fields) = match self {
+            Self::Validation(f) => {
+                let summary: Vec<String> = f.0.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                (
+                    format!("Invalid input: {}", summary.join("; ")),
+                    Some(f.0.clone()),
+                )
+            }
+            Self::Unavailable(_) => (
+                "The service is temporarily unavailable. Please retry shortly.".to_owned(),
+                None,
+            ),
+            Self::Internal(_) => ("Internal server error.".to_owned(), None),
+            other => (other.to_string(), None),
+        };
+        ErrorBody {
+            error: self.code().to_owned(),
+            message,
+            fields,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } | Self::Validation(_) => StatusCode::BAD_REQUEST,
+            Self::NoToken | Self::InvalidToken | Self::Unauthorized { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Internal(detail) => tracing::error!(error = %detail, "internal error"),
+            Self::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "backing service unavailable")
+            }
+            _ => {}
+        }
+        let mut res = HttpResponse::build(self.status_code());
+        match self {
+            Self::NoToken => {
+                res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            Self::InvalidToken => {
+                res.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                ));
+            }
+            Self::Unauthorized { .. } => {
+                res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            Self::Unavailable(_) => {
+                res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            _ => {}
+        }
+        res.json(self.body())
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Validation(f) => Self::Validation(f),
+            AuthError::UsernameTaken => Self::Conflict {
+                code: "username_taken",
+                message: e.to_string(),
+            },
+            AuthError::EmailTaken => Self::Conflict {
+                code: "email_taken",
+                message: e.to_string(),
+            },
+            AuthError::UnknownRole(_) => Self::BadRequest {
+                code: "unknown_role",
+                message: e.to_string(),
+            },
+            AuthError::RoleNotAllowed(_) => Self::Forbidden {
+                code: "role_not_allowed",
+                message: e.to_string(),
+            },
+            AuthError::InvalidCredentials => Self::Unauthorized {
+                code: "invalid_credentials",
+                message: e.to_string(),
+            },
+            AuthError::AccountDisabled => Self::Forbidden {
+                code: "account_disabled",
+                message: e.to_string(),
+            },
+            AuthError::Unavailable(d) => Self::Unavailable(d),
+            AuthError::Internal(d) => Self::Internal(d),
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Extractors: the verified caller, role guards, and JSON bodies whose
+//! errors are reported in rolegate's error format.
+//!
+//! These work in any actix-web app: register a
+//! `web::Data<rolegate_auth::TokenVerifier>` and take `AuthUser` (any valid
+//! token) or `RequireRole<Admin>` (a valid token with the role) as a handler
+//! argument. A handler that takes the guard cannot run without the check.
+
+use std::future::{Ready, ready};
+use std::marker::PhantomData;
+
+use actix_web::error::JsonPayloadError;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use rolegate_auth::{AccessClaims, TokenVerifier};
+
+use crate::error::ApiError;
+
+/// The longest token accepted; anything longer is refused unparsed.
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// The token of a request: `Authorization: Bearer <t>`, or the tutorial's
+/// `x-access-token: <t>` header.
+pub fn token_from_request(req: &HttpRequest) -> Option<&str> {
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .filter(|t| !t.is_empty());
+    bearer.or_else(|| {
+        req.headers()
+            .get("x-access-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    })
+}
+
+/// A caller with a valid access token.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub claims: AccessClaims,
+}
+
+impl AuthUser {
+    pub fn user_id(&self) -> Option<i64> {
+        self.claims.user_id()
+    }
+    pub fn has_role(&self, role: &str) -> bool {
+        self.claims.has_role(role)
+    }
+}
+
+fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
+    let token = token_from_request(req).ok_or(ApiError::NoToken)?;
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(ApiError::InvalidToken);
+    }
+    let verifier = req
+        .app_data::<web::Data<TokenVerifier>>()
+        .ok_or_else(|| ApiError::Internal("no TokenVerifier registered as app data".into()))?;
+    match verifier.verify(token) {
+        Ok(claims) => Ok(AuthUser { claims }),
+        Err(reason) => {
+            tracing::debug!(%reason, "access token refused");
+            Err(ApiError::InvalidToken)
+        }
+    }
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req))
+    }
+}
+
+/// A role that a route can require.
+pub trait Role {
+    /// The role name in the token's `roles` claim.
+    const NAME: &'static str;
+    /// How the tutorial's message names it: `Require <LABEL> Role!`.
+    const LABEL: &'static str;
+}
+
+/// The `moderator` role.
+#[derive(Debug)]
+pub struct Moderator;
+impl Role for Moderator {
+    const NAME: &'static str = "moderator";
+    const LABEL: &'static str = "Moderator";
+}
+
+/// The `admin` role.
+#[derive(Debug)]
+pub struct Admin;
+impl Role for Admin {
+    const NAME: &'static str = "admin";
+    const LABEL: &'static str = "Admin";
+}
+
+/// A caller whose valid token carries role `R`. No token → 401, an invalid
+/// token → 401, a valid token without the role → 403 `Require <R> Role!`.
+/// The check reads the token's claims only: no database.
+#[derive(Debug)]
+pub struct RequireRole<R: Role> {
+    pub user: AuthUser,
+    _role: PhantomData<R>,
+}
+
+impl<R: Role> FromRequest for RequireRole<R> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req).and_then(|user| {
+            if user.has_role(R::NAME) {
+                Ok(RequireRole {
+                    user,
+                    _role: PhantomData,
+                })
+            } else {
+                Err(ApiError::Forbidden {
+                    code: "missing_role",
+                    message: format!("Require {} Role!", R::LABEL),
+                })
+            }
+        }))
+    }
+}
+
+/// Turns actix's JSON body errors into clear 400/413 JSON errors.
+pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let api = match &err {
+        JsonPayloadError::ContentType => ApiError::bad_request(
+            "unsupported_content_type",
+            "Content-Type must be application/json",
+        ),
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::PayloadTooLarge
+        }
+        JsonPayloadError::Deserialize(e) if e.is_eof() && e.line() == 1 && e.column() == 0 => {
+            ApiError::bad_request(
+                "empty_body",
+                "Request body is empty; expected a JSON object",
+            )
+        }
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::bad_request(
+            "invalid_field",
+            format!("Invalid request body: {}", strip_position(e)),
+        ),
+        JsonPayloadError::Deserialize(e) => ApiError::bad_request(
+            "malformed_json",
+            format!("Malformed JSON: {}", strip_position(e)),
+        ),
+        _ => ApiError::bad_request("invalid_body", "The request body could not be read"),
+    };
+    api.into()
+}
+
+fn strip_position(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_owned(),
+        None => s,
+    }
+}

@@ -1,0 +1,134 @@
+//! rolegate's HTTP layer (actix-web): routes, thin handlers, extractors and
+//! guards, the one error → HTTP mapping, OpenAPI and Swagger UI, middleware.
+//!
+//! The extractors in [`extract`] ([`AuthUser`], [`RequireRole`]) work in any
+//! actix-web service that registers a `web::Data<rolegate_auth::TokenVerifier>`.
+
+pub mod dto;
+pub mod error;
+pub mod extract;
+mod handlers;
+mod middleware;
+pub mod openapi;
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, HttpRequest, HttpResponse, web};
+use rolegate_auth::TokenVerifier;
+use rolegate_domain::{AuthService, HealthCheck};
+use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::AppExt;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use error::{ApiError, ErrorBody};
+pub use extract::{Admin, AuthUser, Moderator, RequireRole, Role};
+
+/// Largest JSON body accepted on the API, in bytes.
+pub const JSON_BODY_LIMIT: usize = 16 * 1024;
+
+/// HTTP-level settings.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Origins allowed by CORS. An entry may end in `:*` to allow any port
+    /// (`http://localhost:*`); `*` alone allows any origin.
+    pub cors_allowed_origins: Vec<String>,
+    /// Send `Strict-Transport-Security` (only behind TLS).
+    pub hsts: bool,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            cors_allowed_origins: vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()],
+            hsts: false,
+        }
+    }
+}
+
+/// Everything the handlers need, built by the server.
+#[derive(Clone)]
+pub struct AppState {
+    pub auth: AuthService,
+    pub verifier: TokenVerifier,
+    pub health: Arc<dyn HealthCheck>,
+    pub http: HttpSettings,
+}
+
+/// The whole application: routes, OpenAPI/Swagger UI, middleware.
+pub fn build_app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let verifier = web::Data::new(state.verifier.clone());
+    let http = state.http.clone();
+    let (app, api) = App::new()
+        .into_utoipa_app()
+        .openapi(openapi::base())
+        .app_data(web::Data::new(state))
+        .app_data(verifier)
+        .app_data(
+            web::JsonConfig::default()
+                .limit(JSON_BODY_LIMIT)
+                .error_handler(extract::json_error),
+        )
+        .configure(routes)
+        .split_for_parts();
+    let api = openapi::finish(api);
+    app.service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", api))
+        .route(
+            "/swagger-ui",
+            web::get().to(|| async {
+                HttpResponse::PermanentRedirect()
+                    .insert_header(("Location", "/swagger-ui/"))
+                    .finish()
+            }),
+        )
+        .default_service(web::to(not_found))
+        .wrap(middleware::cors(&http))
+        .wrap(actix_web::middleware::from_fn(middleware::security_headers))
+        .app_data(web::Data::new(middleware::HeaderPolicy { hsts: http.hsts }))
+        .wrap(TracingLogger::default())
+}
+
+/// Registers every documented route.
+fn routes(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(handlers::health::healthz)
+        .service(handlers::health::readyz)
+        .service(
+            utoipa_actix_web::scope("/api/auth")
+                .service(handlers::auth::signup)
+                .service(handlers::auth::signin),
+        )
+        .service(
+            utoipa_actix_web::scope("/api/test")
+                .service(handlers::test::all)
+                .service(handlers::test::user)
+                .service(handlers::test::moderator)
+                .service(handlers::test::admin),
+        );
+}
+
+/// The OpenAPI document of every route, as served at `/api-docs/openapi.json`.
+pub fn openapi_spec() -> utoipa::openapi::OpenApi {
+    let (_, api) = App::new()
+        .into_utoipa_app()
+        .openapi(openapi::base())
+        .configure(routes)
+        .split_for_parts();
+    openapi::finish(api)
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    tracing::debug!(path = %req.path(), "no route");
+    Err(ApiError::NotFound)
+}

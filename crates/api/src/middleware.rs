@@ -1,0 +1,129 @@
+//! Middleware: CORS from config, security headers on every response.
+
+use actix_cors::Cors;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::web;
+
+use crate::HttpSettings;
+
+/// CORS for browser front-ends (the tutorial's React/Angular/Vue clients).
+pub fn cors(settings: &HttpSettings) -> Cors {
+    let origins = settings.cors_allowed_origins.clone();
+    let any = origins.iter().any(|o| o == "*");
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("x-access-token"),
+        ])
+        .max_age(3600);
+    if any {
+        cors = cors.allow_any_origin();
+    } else {
+        cors = cors.allowed_origin_fn(move |origin, _| {
+            origin
+                .to_str()
+                .is_ok_and(|o| origins.iter().any(|allowed| origin_matches(allowed, o)))
+        });
+    }
+    cors
+}
+
+/// `http://localhost:*` matches `http://localhost:3000` (any port, or none).
+fn origin_matches(allowed: &str, origin: &str) -> bool {
+    match allowed.strip_suffix(":*") {
+        Some(prefix) => {
+            origin == prefix
+                || origin
+                    .strip_prefix(prefix)
+                    .and_then(|rest| rest.strip_prefix(':'))
+                    .is_some_and(|port| {
+                        !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+                    })
+        }
+        None => allowed == origin,
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderPolicy {
+    pub hsts: bool,
+}
+
+const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+const SWAGGER_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'";
+
+/// Adds the security headers to every response (errors included).
+pub async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let hsts = req
+        .app_data::<web::Data<HeaderPolicy>>()
+        .is_some_and(|p| p.hsts);
+    let swagger = req.path().starts_with("/swagger-ui");
+    let mut res = next.call(req).await?;
+    let headers = res.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(if swagger { SWAGGER_CSP } else { API_CSP }),
+    );
+    if !swagger {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_matches;
+
+    #[test]
+    fn port_wildcards() {
+        assert!(origin_matches(
+            "http://localhost:*",
+            "http://localhost:3000"
+        ));
+        assert!(origin_matches("http://localhost:*", "http://localhost"));
+        assert!(!origin_matches(
+            "http://localhost:*",
+            "http://localhost.evil.com"
+        ));
+        assert!(!origin_matches(
+            "http://localhost:*",
+            "http://localhost:3000.evil.com"
+        ));
+        assert!(!origin_matches(
+            "http://localhost:*",
+            "https://localhost:3000"
+        ));
+        assert!(origin_matches(
+            "https://app.example.com",
+            "https://app.example.com"
+        ));
+        assert!(!origin_matches(
+            "https://app.example.com",
+            "https://app.example.com.evil"
+        ));
+    }
+}

@@ -1,0 +1,411 @@
+//! JWT access tokens: issuing (for the rolegate server) and verification
+//! (for the server and for any service that embeds this crate).
+//!
+//! Every token carries a `kid` header and `typ: at+jwt` (RFC 9068), so that
+//! keys can rotate and no other kind of JWT can be replayed as an access
+//! token. Verification uses jsonwebtoken's `Validation` with an explicit
+//! algorithm per key, required `exp`/`iat`/`sub`/`iss`/`aud`, and our issuer
+//! and audience; `jti`, `iat` and `roles` are required by the claims type.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use rolegate_domain::{AccessSubject, Clock, IssuedToken, TokenError, TokenIssuer};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The `typ` header of an access token (RFC 9068).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+/// The shortest HS256 secret accepted, in bytes.
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// The claims of a rolegate access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The user's id, as a decimal string.
+    pub sub: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    /// The username at the time of issue.
+    pub name: String,
+    /// Role names (`user`, `moderator`, `admin`, custom ones).
+    pub roles: Vec<String>,
+}
+
+impl AccessClaims {
+    /// The user's numeric id.
+    pub fn user_id(&self) -> Option<i64> {
+        self.sub.parse().ok()
+    }
+
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+/// Token settings shared by issuer and verifier.
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    pub issuer: String,
+    pub audience: String,
+    /// Access-token lifetime in seconds.
+    pub access_ttl_secs: u64,
+    /// Clock skew tolerated on `exp`, in seconds.
+    pub leeway_secs: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the JWT secret must be at least {MIN_SECRET_LEN} bytes (got {0})")]
+    SecretTooShort(usize),
+    #[error("invalid key: {0}")]
+    Invalid(String),
+}
+
+/// Why a token was refused. Callers answer 401 for every variant; the
+/// variant is for logs and tests.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    #[error("token is malformed")]
+    Malformed,
+    #[error("token is not an access token")]
+    WrongType,
+    #[error("token names an unknown key")]
+    UnknownKey,
+    #[error("token signature or algorithm is invalid")]
+    BadSignature,
+    #[error("token has expired")]
+    Expired,
+    #[error("token has the wrong issuer or audience")]
+    WrongIssuerOrAudience,
+    #[error("token claims are invalid: {0}")]
+    InvalidClaims(String),
+}
+
+struct VerifyKey {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+/// Verifies access tokens with a set of keys indexed by `kid`. Needs no
+/// database and no signing key: embed it in any service.
+#[derive(Clone)]
+pub struct TokenVerifier {
+    keys: Arc<HashMap<String, VerifyKey>>,
+}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenVerifier")
+            .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl TokenVerifier {
+    /// A verifier for HS256 tokens signed with `secret`.
+    pub fn hs256(config: &JwtConfig, secret: &SecretString) -> Result<Self, KeyError> {
+        let secret = checked_secret(secret)?;
+        let mut keys = HashMap::new();
+        keys.insert(
+            hs256_kid(secret),
+            VerifyKey {
+                key: DecodingKey::from_secret(secret),
+                validation: validation(config, Algorithm::HS256),
+            },
+        );
+        Ok(Self {
+            keys: Arc::new(keys),
+        })
+    }
+
+    /// Verifies the signature, algorithm, `typ`, issuer, audience and expiry.
+    pub fn verify(&self, token: &str) -> Result<AccessClaims, VerifyError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
+            return Err(VerifyError::WrongType);
+        }
+        let kid = header.kid.as_deref().ok_or(VerifyError::UnknownKey)?;
+        let key = self.keys.get(kid).ok_or(VerifyError::UnknownKey)?;
+        jsonwebtoken::decode::<AccessClaims>(token, &key.key, &key.validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => VerifyError::Expired,
+                ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => {
+                    VerifyError::WrongIssuerOrAudience
+                }
+                ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => {
+                    VerifyError::BadSignature
+                }
+                ErrorKind::MissingRequiredClaim(c) | ErrorKind::InvalidClaimFormat(c) => {
+                    VerifyError::InvalidClaims(c.clone())
+                }
+                ErrorKind::Json(_) => VerifyError::InvalidClaims("claims".into()),
+                _ => VerifyError::Malformed,
+            })
+    }
+}
+
+/// Issues access tokens with the newest key.
+#[derive(Clone)]
+pub struct TokenService {
+    config: JwtConfig,
+    kid: String,
+    header: Header,
+    key: EncodingKey,
+    clock: Arc<dyn Clock>,
+    verifier: TokenVerifier,
+}
+
+impl std::fmt::Debug for TokenService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenService")
+            .field("config", &self.config)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenService {
+    /// HS256 with a shared secret of at least 32 bytes.
+    pub fn hs256(
+        config: JwtConfig,
+        secret: &SecretString,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, KeyError> {
+        let verifier = TokenVerifier::hs256(&config, secret)?;
+        let bytes = checked_secret(secret)?;
+        let kid = hs256_kid(bytes);
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = Some(ACCESS_TOKEN_TYP.into());
+        header.kid = Some(kid.clone());
+        Ok(Self {
+            key: EncodingKey::from_secret(bytes),
+            config,
+            kid,
+            header,
+            clock,
+            verifier,
+        })
+    }
+
+    /// A verifier for the tokens this service issues.
+    pub fn verifier(&self) -> TokenVerifier {
+        self.verifier.clone()
+    }
+
+    pub fn config(&self) -> &JwtConfig {
+        &self.config
+    }
+
+    /// Signs arbitrary access claims with the current key (used by tests and tools).
+    pub fn sign(&self, claims: &AccessClaims) -> Result<String, TokenError> {
+        jsonwebtoken::encode(&self.header, claims, &self.key).map_err(|e| TokenError(e.to_string()))
+    }
+}
+
+impl TokenIssuer for TokenService {
+    fn issue_access(&self, subject: &AccessSubject) -> Result<IssuedToken, TokenError> {
+        let now = self.clock.now().timestamp();
+        let ttl =
+            i64::try_from(self.config.access_ttl_secs).map_err(|e| TokenError(e.to_string()))?;
+        let claims = AccessClaims {
+            iss: self.config.issuer.clone(),
+            aud: self.config.audience.clone(),
+            sub: subject.user_id.to_string(),
+            exp: now + ttl,
+            iat: now,
+            jti: new_jti(),
+            name: subject.username.clone(),
+            roles: subject
+                .roles
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .collect(),
+        };
+        Ok(IssuedToken {
+            token: self.sign(&claims)?,
+            expires_in: self.config.access_ttl_secs,
+        })
+    }
+}
+
+fn checked_secret(secret: &SecretString) -> Result<&[u8], KeyError> {
+    let bytes = secret.expose_secret().as_bytes();
+    if bytes.len() < MIN_SECRET_LEN {
+        return Err(KeyError::SecretTooShort(bytes.len()));
+    }
+    Ok(bytes)
+}
+
+/// A key id for an HS256 secret: a short digest that identifies the secret
+/// without revealing anything usable about it.
+fn hs256_kid(secret: &[u8]) -> String {
+    let digest = Sha256::digest([b"rolegate-kid:".as_slice(), secret].concat());
+    format!("hs-{}", URL_SAFE_NO_PAD.encode(&digest[..9]))
+}
+
+fn new_jti() -> String {
+    let mut bytes = [0u8; 16];
+    rand::fill(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn validation(config: &JwtConfig, alg: Algorithm) -> Validation {
+    let mut v = Validation::new(alg);
+    v.algorithms = vec![alg];
+    v.set_issuer(&[&config.issuer]);
+    v.set_audience(&[&config.audience]);
+    v.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
+    v.leeway = config.leeway_secs;
+    v.validate_exp = true;
+    v.validate_nbf = true;
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rolegate_domain::{RoleName, SystemClock, UserId};
+
+    fn config() -> JwtConfig {
+        JwtConfig {
+            issuer: "rolegate".into(),
+            audience: "rolegate-api".into(),
+            access_ttl_secs: 900,
+            leeway_secs: 0,
+        }
+    }
+
+    fn secret(s: &str) -> SecretString {
+        SecretString::from(s.to_owned())
+    }
+
+    fn service() -> TokenService {
+        TokenService::hs256(
+            config(),
+            &secret("0123456789abcdef0123456789abcdef"),
+            Arc::new(SystemClock),
+        )
+        .unwrap()
+    }
+
+    fn subject() -> AccessSubject {
+        AccessSubject {
+            user_id: UserId(42),
+            username: "alice".into(),
+            roles: vec![RoleName::user(), RoleName::admin()],
+        }
+    }
+
+    #[test]
+    fn claims_round_trip() {
+        let svc = service();
+        let issued = svc.issue_access(&subject()).unwrap();
+        assert_eq!(issued.expires_in, 900);
+        let claims = svc.verifier().verify(&issued.token).unwrap();
+        assert_eq!(claims.user_id(), Some(42));
+        assert_eq!(claims.name, "alice");
+        assert_eq!(claims.roles, vec!["user", "admin"]);
+        assert!(claims.has_role("admin") && !claims.has_role("moderator"));
+        assert_eq!(claims.exp - claims.iat, 900);
+        let header = jsonwebtoken::decode_header(&issued.token).unwrap();
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+        assert!(header.kid.unwrap().starts_with("hs-"));
+    }
+
+    #[test]
+    fn short_secret_is_refused() {
+        let r = TokenService::hs256(config(), &secret("too short"), Arc::new(SystemClock));
+        assert!(matches!(r, Err(KeyError::SecretTooShort(9))));
+    }
+
+    #[test]
+    fn other_secret_wrong_issuer_and_expired_are_refused() {
+        let svc = service();
+        let token = svc.issue_access(&subject()).unwrap().token;
+        let other =
+            TokenVerifier::hs256(&config(), &secret("another-secret-another-secret-xx")).unwrap();
+        // a different secret also means a different kid
+        assert_eq!(other.verify(&token), Err(VerifyError::UnknownKey));
+
+        let mut claims = svc.verifier().verify(&token).unwrap();
+        claims.iss = "someone-else".into();
+        assert_eq!(
+            svc.verifier().verify(&svc.sign(&claims).unwrap()),
+            Err(VerifyError::WrongIssuerOrAudience)
+        );
+        let mut claims = svc.verifier().verify(&token).unwrap();
+        claims.exp = claims.iat - 10;
+        assert_eq!(
+            svc.verifier().verify(&svc.sign(&claims).unwrap()),
+            Err(VerifyError::Expired)
+        );
+    }
+
+    #[test]
+    fn tampered_payload_is_refused() {
+        let svc = service();
+        let token = svc.issue_access(&subject()).unwrap().token;
+        let parts: Vec<&str> = token.split('.').collect();
+        let mut claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        claims["roles"] = serde_json::json!(["admin"]);
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap()),
+            parts[2]
+        );
+        assert_eq!(
+            svc.verifier().verify(&forged),
+            Err(VerifyError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn alg_none_and_missing_typ_are_refused() {
+        let svc = service();
+        let token = svc.issue_access(&subject()).unwrap().token;
+        let payload = token.split('.').nth(1).unwrap();
+        let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"at+jwt","kid":"x"}"#);
+        assert!(
+            svc.verifier()
+                .verify(&format!("{none_header}.{payload}."))
+                .is_err()
+        );
+        let plain_jwt = {
+            let mut h = Header::new(Algorithm::HS256);
+            h.kid = Some(svc.kid.clone());
+            jsonwebtoken::encode(&h, &svc.verifier().verify(&token).unwrap(), &svc.key).unwrap()
+        };
+        assert_eq!(
+            svc.verifier().verify(&plain_jwt),
+            Err(VerifyError::WrongType)
+        );
+        assert_eq!(
+            svc.verifier().verify("garbage"),
+            Err(VerifyError::Malformed)
+        );
+    }
+
+    #[test]
+    fn missing_jti_is_refused() {
+        let svc = service();
+        let token = svc.issue_access(&subject()).unwrap().token;
+        let mut v = serde_json::to_value(svc.verifier().verify(&token).unwrap()).unwrap();
+        v.as_object_mut().unwrap().remove("jti");
+        let t = jsonwebtoken::encode(&svc.header, &v, &svc.key).unwrap();
+        assert!(matches!(
+            svc.verifier().verify(&t),
+            Err(VerifyError::InvalidClaims(_))
+        ));
+    }
+}

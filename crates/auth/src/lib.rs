@@ -1,0 +1,10 @@
+//! Password hashing (argon2id) and JWT access tokens for rolegate.
+//!
+//! Other services can depend on this crate alone to verify rolegate's access
+//! tokens: [`TokenVerifier`] needs only the verification keys, no database.
+
+pub mod jwt;
+pub mod password;
+
+pub use jwt::{AccessClaims, JwtConfig, KeyError, TokenService, TokenVerifier, VerifyError};
+pub use password::{Argon2Hasher, HashingConfig};

@@ -1,0 +1,88 @@
+//! The domain's errors: what stores report, and what use cases report.
+
+use std::collections::BTreeMap;
+
+/// Which unique field a write collided on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UniqueField {
+    Username,
+    Email,
+}
+
+/// What a store (database) can report. Drivers' errors are translated into
+/// these by `rolegate-persistence`; nothing driver-specific leaves it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unique constraint violated on {0:?}")]
+    Conflict(UniqueField),
+    #[error("role does not exist: {0}")]
+    UnknownRole(String),
+    /// The database cannot be reached (connection refused, pool timed out…).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else; the detail is for the log, never for a response.
+    #[error("database error: {0}")]
+    Internal(String),
+}
+
+/// Invalid input, by field name. Serialises as `{"field": "message"}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldErrors(pub BTreeMap<String, String>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0
+            .entry(field.to_owned())
+            .or_insert_with(|| message.into());
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Records the error of a parse, if any, and returns the value.
+    pub fn check<T>(&mut self, field: &str, parsed: Result<T, String>) -> Option<T> {
+        match parsed {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.add(field, e);
+                None
+            }
+        }
+    }
+}
+
+/// What the authentication use cases report.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("invalid input")]
+    Validation(FieldErrors),
+    #[error("Failed! Username is already in use!")]
+    UsernameTaken,
+    #[error("Failed! Email is already in use!")]
+    EmailTaken,
+    #[error("Failed! Role does not exist = {0}")]
+    UnknownRole(String),
+    #[error(
+        "Failed! Signing up with the role(s) {0} is not allowed; new accounts get the role user. An administrator can grant other roles."
+    )]
+    RoleNotAllowed(String),
+    #[error("Invalid username or password.")]
+    InvalidCredentials,
+    #[error("This account is disabled.")]
+    AccountDisabled,
+    #[error("service temporarily unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for AuthError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(UniqueField::Username) => AuthError::UsernameTaken,
+            StoreError::Conflict(UniqueField::Email) => AuthError::EmailTaken,
+            StoreError::UnknownRole(r) => AuthError::UnknownRole(r),
+            StoreError::Unavailable(d) => AuthError::Unavailable(d),
+            StoreError::Internal(d) => AuthError::Internal(d),
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! rolegate's domain: users, roles and permissions, the validated types that
+//! describe them, and the use cases (sign up, sign in) written against ports.
+//!
+//! This crate knows no web framework, no ORM, no JWT library and no hashing
+//! library: `rolegate-persistence` and `rolegate-auth` implement its ports,
+//! `rolegate-api` drives its use cases.
+
+pub mod error;
+pub mod ports;
+pub mod types;
+pub mod usecases;
+
+pub use error::{AuthError, FieldErrors, StoreError, UniqueField};
+pub use ports::{
+    AccessSubject, Clock, HashError, HealthCheck, IssuedToken, NewUser, PasswordHasher,
+    SystemClock, TokenError, TokenIssuer, UserCredentials, UserStore,
+};
+pub use types::{Email, Password, PasswordHash, Permission, RoleName, UserId, Username};
+pub use usecases::{AuthService, SignUp, SignedIn, SignupPolicy};

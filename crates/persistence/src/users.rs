@@ -1,0 +1,173 @@
+//! `UserStore` and `HealthCheck` over SeaORM.
+
+use async_trait::async_trait;
+use chrono::Utc;
+use rolegate_domain::{
+    Email, HealthCheck, NewUser, PasswordHash, RoleName, StoreError, UniqueField, UserCredentials,
+    UserId, UserStore, Username,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, QueryFilter,
+    QueryOrder, QuerySelect, RelationTrait, Set, TransactionTrait,
+};
+
+use crate::Database;
+use crate::entities::{roles, user_roles, users};
+use crate::error::{is_unique_violation, map_db_err};
+
+impl Database {
+    /// Which of username/email is taken, checked after a unique violation.
+    async fn conflict_of<C: ConnectionTrait>(
+        db: &C,
+        username_key: &str,
+        email: &str,
+    ) -> Result<Option<UniqueField>, StoreError> {
+        let taken = users::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(users::Column::UsernameKey.eq(username_key))
+                    .add(users::Column::Email.eq(email)),
+            )
+            .limit(2)
+            .all(db)
+            .await
+            .map_err(map_db_err)?;
+        if taken.iter().any(|u| u.username_key == username_key) {
+            Ok(Some(UniqueField::Username))
+        } else if taken.is_empty() {
+            Ok(None)
+        } else {
+            Ok(Some(UniqueField::Email))
+        }
+    }
+
+    async fn role_names_of<C: ConnectionTrait>(
+        db: &C,
+        user: i64,
+    ) -> Result<Vec<RoleName>, StoreError> {
+        let rows = roles::Entity::find()
+            .join(JoinType::InnerJoin, roles::Relation::UserRoles.def())
+            .filter(user_roles::Column::UserId.eq(user))
+            .order_by_asc(roles::Column::Id)
+            .all(db)
+            .await
+            .map_err(map_db_err)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| match RoleName::parse(&r.name) {
+                Ok(name) => Some(name),
+                Err(e) => {
+                    tracing::warn!(role = %r.name, error = %e, "skipping a role with an invalid name");
+                    None
+                }
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl UserStore for Database {
+    async fn create_user(&self, user: NewUser) -> Result<UserId, StoreError> {
+        let username_key = user.username.key();
+        let email = user.email.as_str().to_owned();
+        let txn = self.conn.begin().await.map_err(map_db_err)?;
+
+        let names: Vec<&str> = user.roles.iter().map(RoleName::as_str).collect();
+        let found = roles::Entity::find()
+            .filter(roles::Column::Name.is_in(names.iter().copied()))
+            .all(&txn)
+            .await
+            .map_err(map_db_err)?;
+        if let Some(missing) = names.iter().find(|n| !found.iter().any(|r| r.name == **n)) {
+            return Err(StoreError::UnknownRole((*missing).to_owned()));
+        }
+
+        let now = Utc::now();
+        let inserted = users::ActiveModel {
+            username: Set(user.username.as_str().to_owned()),
+            username_key: Set(username_key.clone()),
+            email: Set(email.clone()),
+            password_hash: Set(user.password_hash.as_str().to_owned()),
+            disabled: Set(false),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await;
+        let created = match inserted {
+            Ok(model) => model,
+            Err(e) if is_unique_violation(&e) => {
+                drop(txn);
+                let field = Self::conflict_of(&self.conn, &username_key, &email)
+                    .await?
+                    // The other row vanished in between: report the likelier field.
+                    .unwrap_or(UniqueField::Username);
+                return Err(StoreError::Conflict(field));
+            }
+            Err(e) => return Err(map_db_err(e)),
+        };
+
+        let links = found.iter().map(|r| user_roles::ActiveModel {
+            user_id: Set(created.id),
+            role_id: Set(r.id),
+        });
+        user_roles::Entity::insert_many(links)
+            .exec(&txn)
+            .await
+            .map_err(map_db_err)?;
+        txn.commit().await.map_err(map_db_err)?;
+        Ok(UserId(created.id))
+    }
+
+    async fn find_conflict(
+        &self,
+        username: &Username,
+        email: &Email,
+    ) -> Result<Option<UniqueField>, StoreError> {
+        Self::conflict_of(&self.conn, &username.key(), email.as_str()).await
+    }
+
+    async fn find_credentials(
+        &self,
+        username: &Username,
+    ) -> Result<Option<UserCredentials>, StoreError> {
+        let Some(user) = users::Entity::find()
+            .filter(users::Column::UsernameKey.eq(username.key()))
+            .one(&self.conn)
+            .await
+            .map_err(map_db_err)?
+        else {
+            return Ok(None);
+        };
+        let roles = Self::role_names_of(&self.conn, user.id).await?;
+        Ok(Some(UserCredentials {
+            id: UserId(user.id),
+            username: user.username,
+            email: user.email,
+            password_hash: PasswordHash::new(user.password_hash),
+            roles,
+            disabled: user.disabled,
+        }))
+    }
+
+    async fn missing_roles(&self, names: &[RoleName]) -> Result<Vec<RoleName>, StoreError> {
+        let found = roles::Entity::find()
+            .filter(roles::Column::Name.is_in(names.iter().map(RoleName::as_str)))
+            .all(&self.conn)
+            .await
+            .map_err(map_db_err)?;
+        Ok(names
+            .iter()
+            .filter(|n| !found.iter().any(|r| r.name == n.as_str()))
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl HealthCheck for Database {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.conn.ping().await.map_err(map_db_err)
+    }
+}

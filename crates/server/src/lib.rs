@@ -1,0 +1,7 @@
+//! The rolegate binary's library: configuration, telemetry, wiring and CLI.
+//! Only this crate knows every other crate.
+
+pub mod cli;
+pub mod settings;
+pub mod startup;
+pub mod telemetry;

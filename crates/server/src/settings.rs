@@ -1,0 +1,331 @@
+//! Configuration: `config/default.toml` → `config/{ROLEGATE_ENV}.toml` →
+//! environment variables `ROLEGATE__SECTION__KEY`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use rolegate_auth::HashingConfig;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The base configuration, built into the binary so that it runs from any
+/// folder; files in the config folder override it.
+const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
+
+/// The deployment profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Development,
+    Test,
+    Compat,
+    Production,
+}
+
+impl Profile {
+    pub fn parse(s: &str) -> anyhow::Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "development" | "dev" => Ok(Self::Development),
+            "test" => Ok(Self::Test),
+            "compat" => Ok(Self::Compat),
+            "production" | "prod" => Ok(Self::Production),
+            other => {
+                bail!("unknown ROLEGATE_ENV {other:?}: use development, test, compat or production")
+            }
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::Test => "test",
+            Self::Compat => "compat",
+            Self::Production => "production",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub cors: CorsSettings,
+    pub http: HttpSettings,
+    pub log: LogSettings,
+    pub data: DataSettings,
+    #[serde(skip, default = "default_profile")]
+    pub profile: Profile,
+}
+
+fn default_profile() -> Profile {
+    Profile::Development
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub acquire_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub idle_timeout_secs: u64,
+    pub sqlite_busy_timeout_ms: u64,
+    pub run_migrations: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub jwt_secret: SecretString,
+    pub jwt_secret_file: String,
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl: u64,
+    pub leeway_secs: u64,
+    pub open_role_signup: bool,
+    pub hashing: HashingConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CorsSettings {
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    pub hsts: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DataSettings {
+    pub dir: PathBuf,
+}
+
+impl Settings {
+    /// Loads the profile named by `ROLEGATE_ENV` from `ROLEGATE_CONFIG_DIR`
+    /// (default `config`), then applies `ROLEGATE__*` environment variables.
+    pub fn load() -> anyhow::Result<Self> {
+        let profile = Profile::parse(&std::env::var("ROLEGATE_ENV").unwrap_or_default())?;
+        let dir = std::env::var_os("ROLEGATE_CONFIG_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("config"));
+        Self::load_from(&dir, profile, true)
+    }
+
+    /// Loads a profile from a config folder; `with_env` applies `ROLEGATE__*`.
+    pub fn load_from(dir: &Path, profile: Profile, with_env: bool) -> anyhow::Result<Self> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(
+                DEFAULT_TOML,
+                config::FileFormat::Toml,
+            ))
+            .add_source(config::File::from(dir.join("default.toml")).required(false))
+            .add_source(
+                config::File::from(dir.join(format!("{}.toml", profile.as_str()))).required(false),
+            );
+        if with_env {
+            builder = builder.add_source(
+                config::Environment::with_prefix("ROLEGATE")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("cors.allowed_origins"),
+            );
+        }
+        let mut settings: Settings = builder
+            .build()
+            .context("reading the configuration")?
+            .try_deserialize()
+            .context("invalid configuration")?;
+        settings.profile = profile;
+        Ok(settings)
+    }
+
+    pub fn db_config(&self) -> rolegate_persistence::DbConfig {
+        let d = &self.database;
+        rolegate_persistence::DbConfig {
+            url: d.url.clone(),
+            max_connections: d.max_connections.max(1),
+            min_connections: d.min_connections,
+            acquire_timeout: Duration::from_millis(d.acquire_timeout_ms),
+            connect_timeout: Duration::from_millis(d.connect_timeout_ms),
+            idle_timeout: Duration::from_secs(d.idle_timeout_secs),
+            sqlite_busy_timeout: Duration::from_millis(d.sqlite_busy_timeout_ms),
+        }
+    }
+
+    /// Checks what the profile demands. Production refuses a missing or short
+    /// secret (checked where the secret is resolved) and CORS wildcards.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.auth.access_token_ttl == 0 {
+            bail!("auth.access_token_ttl must be positive");
+        }
+        if self.profile == Profile::Production {
+            if self.cors.allowed_origins.iter().any(|o| o.contains('*')) {
+                bail!(
+                    "production: cors.allowed_origins must list origins explicitly, without wildcards"
+                );
+            }
+            if self.auth.open_role_signup {
+                tracing::warn!(
+                    "auth.open_role_signup is on in production: anyone can sign up as admin"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The HS256 secret: from `auth.jwt_secret`, else `auth.jwt_secret_file`;
+    /// else, outside production, generated once under `data.dir`.
+    pub fn resolve_jwt_secret(&self) -> anyhow::Result<SecretString> {
+        if !self.auth.jwt_secret.expose_secret().is_empty() {
+            return Ok(self.auth.jwt_secret.clone());
+        }
+        if !self.auth.jwt_secret_file.is_empty() {
+            let raw = std::fs::read_to_string(&self.auth.jwt_secret_file).with_context(|| {
+                format!("reading auth.jwt_secret_file {}", self.auth.jwt_secret_file)
+            })?;
+            return Ok(SecretString::from(raw.trim().to_owned()));
+        }
+        if self.profile == Profile::Production {
+            bail!(
+                "production: no JWT secret configured; set ROLEGATE__AUTH__JWT_SECRET or \
+                 ROLEGATE__AUTH__JWT_SECRET_FILE (at least 32 random bytes)"
+            );
+        }
+        dev_secret(&self.data.dir)
+    }
+}
+
+/// Reads or creates `<data>/jwt-secret` (mode 0600) for development.
+fn dev_secret(data_dir: &Path) -> anyhow::Result<SecretString> {
+    use base64::Engine as _;
+    let path = data_dir.join("jwt-secret");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim().to_owned();
+        if !existing.is_empty() {
+            return Ok(SecretString::from(existing));
+        }
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating the data folder {}", data_dir.display()))?;
+    let mut bytes = [0u8; 48];
+    rand::fill(&mut bytes);
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    write_private(&path, secret.as_bytes())?;
+    tracing::warn!(
+        path = %path.display(),
+        "no JWT secret configured: generated a development secret (production requires ROLEGATE__AUTH__JWT_SECRET or _FILE)"
+    );
+    Ok(SecretString::from(secret))
+}
+
+/// Writes a file readable by its owner only.
+pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(contents)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config")
+    }
+
+    #[test]
+    fn defaults_are_the_tutorials_port_and_sqlite() {
+        let s = Settings::load_from(&config_dir(), Profile::Development, false).unwrap();
+        assert_eq!(s.server.port, 8080);
+        assert_eq!(s.server.host, "127.0.0.1");
+        assert!(s.database.url.starts_with("sqlite://data/"));
+        assert!(!s.auth.open_role_signup, "secure by default");
+        assert_eq!(s.auth.access_token_ttl, 900);
+        assert_eq!(s.auth.hashing, HashingConfig::FLOOR);
+    }
+
+    #[test]
+    fn profiles_layer_over_the_defaults() {
+        let t = Settings::load_from(&config_dir(), Profile::Test, false).unwrap();
+        assert!(t.auth.open_role_signup);
+        assert_eq!(t.server.port, 8080, "unchanged keys keep the default");
+        let p = Settings::load_from(&config_dir(), Profile::Production, false).unwrap();
+        assert_eq!(p.log.format, LogFormat::Json);
+        assert!(
+            p.resolve_jwt_secret().is_err(),
+            "production refuses to run without a secret"
+        );
+    }
+
+    #[test]
+    fn production_refuses_cors_wildcards() {
+        let mut p = Settings::load_from(&config_dir(), Profile::Production, false).unwrap();
+        p.cors.allowed_origins = vec!["http://localhost:*".into()];
+        assert!(p.validate().is_err());
+        p.cors.allowed_origins = vec!["https://app.example.com".into()];
+        assert!(p.validate().is_ok());
+    }
+
+    #[test]
+    fn dev_secret_is_generated_once_and_private() {
+        let dir = std::env::temp_dir().join(format!("rolegate-secret-{}", std::process::id()));
+        let a = dev_secret(&dir).unwrap();
+        let b = dev_secret(&dir).unwrap();
+        assert_eq!(a.expose_secret(), b.expose_secret());
+        assert!(a.expose_secret().len() >= 32);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(dir.join("jwt-secret"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(
+                mode & 0o077,
+                0,
+                "secret file must not be readable by others"
+            );
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn unknown_profile_is_an_error() {
+        assert!(Profile::parse("staging").is_err());
+        assert_eq!(Profile::parse("").unwrap(), Profile::Development);
+    }
+}

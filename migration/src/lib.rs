@@ -1,0 +1,19 @@
+//! rolegate's schema migrations. Seed data (built-in roles and permissions)
+//! is written as plain inserts, never through today's ORM entities, so old
+//! migrations keep working as the entities change. No user is ever seeded.
+
+pub use sea_orm_migration;
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_users_roles_permissions;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(
+            m20261127_000001_users_roles_permissions::Migration,
+        )]
+    }
+}
