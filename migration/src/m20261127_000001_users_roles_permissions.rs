@@ -256,7 +256,7 @@ impl MigrationTrait for Migration {
                     name.into(),
                     description.into(),
                     true.into(),
-                    now.clone().into(),
+                    now.clone(),
                 ])
                 .map_err(seed_err)?
                 .to_owned();

@@ -376,7 +376,8 @@ mod tests {
         #[test]
         fn valid_emails_parse(local in "[a-z0-9._%+-]{1,20}", domain in "[a-z0-9-]{1,20}", tld in "[a-z]{2,6}") {
             let raw = format!("{local}@{domain}.{tld}");
-            prop_assert_eq!(Email::parse(&raw).unwrap().as_str(), raw.as_str());
+            let parsed = Email::parse(&raw).unwrap();
+            prop_assert_eq!(parsed.as_str(), raw.as_str());
         }
 
         #[test]

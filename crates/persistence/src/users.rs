@@ -70,18 +70,20 @@ impl UserStore for Database {
     async fn create_user(&self, user: NewUser) -> Result<UserId, StoreError> {
         let username_key = user.username.key();
         let email = user.email.as_str().to_owned();
-        let txn = self.conn.begin().await.map_err(map_db_err)?;
-
+        // Resolve the roles before the transaction, so that its first statement
+        // is a write: on SQLite a deferred transaction that reads first fails with
+        // SQLITE_BUSY instead of waiting when another writer got in between.
         let names: Vec<&str> = user.roles.iter().map(RoleName::as_str).collect();
         let found = roles::Entity::find()
             .filter(roles::Column::Name.is_in(names.iter().copied()))
-            .all(&txn)
+            .all(&self.conn)
             .await
             .map_err(map_db_err)?;
         if let Some(missing) = names.iter().find(|n| !found.iter().any(|r| r.name == **n)) {
             return Err(StoreError::UnknownRole((*missing).to_owned()));
         }
 
+        let txn = self.conn.begin().await.map_err(map_db_err)?;
         let now = Utc::now();
         let inserted = users::ActiveModel {
             username: Set(user.username.as_str().to_owned()),
@@ -115,7 +117,13 @@ impl UserStore for Database {
         user_roles::Entity::insert_many(links)
             .exec(&txn)
             .await
-            .map_err(map_db_err)?;
+            .map_err(|e| match e.sql_err() {
+                // A role was deleted between the look-up and the insert.
+                Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => {
+                    StoreError::UnknownRole(names.join(", "))
+                }
+                _ => map_db_err(e),
+            })?;
         txn.commit().await.map_err(map_db_err)?;
         Ok(UserId(created.id))
     }

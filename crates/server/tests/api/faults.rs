@@ -1,0 +1,211 @@
+//! Fault injection: a TCP proxy (on loopback, inside the test) between the app
+//! and MySQL/PostgreSQL, cut while requests are in flight, then restored.
+//! SQLite is an embedded file with no connection to cut: these tests run on
+//! the networked backends and say so when skipped.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::helpers::{Backend, TestDb, backend, host_port, spawn_on, test_settings, unique_name};
+
+/// A loopback TCP proxy that can be cut (every connection closed, new ones
+/// refused) and restored.
+struct Proxy {
+    port: u16,
+    up: Arc<AtomicBool>,
+    cut_tx: watch::Sender<u64>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let (cut_tx, cut_rx) = watch::channel(0u64);
+        let accept_up = up.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if !accept_up.load(Ordering::SeqCst) {
+                    drop(inbound); // refused while down
+                    continue;
+                }
+                let target = target.clone();
+                let mut cut = cut_rx.clone();
+                cut.mark_unchanged();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Self { port, up, cut_tx }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.cut_tx.send_modify(|n| *n += 1);
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn database_outage_gives_fast_503s_and_recovers_without_restart() {
+    if backend() == Backend::Sqlite {
+        eprintln!(
+            "SKIPPED fault injection on SQLite: an embedded file has no connection to cut (runs on MySQL and PostgreSQL)"
+        );
+        return;
+    }
+    let db = TestDb::create().await;
+    let (host, port, _) = host_port(&db.url);
+    let proxy = Proxy::start(format!("{host}:{port}")).await;
+    let mut settings = test_settings(&db.url_via(proxy.port));
+    settings.database.acquire_timeout_ms = 1000;
+    settings.database.connect_timeout_ms = 1000;
+    let app = spawn_on(db, settings).await;
+    let token = app.user_token(&unique_name("before"), &["admin"]).await;
+
+    // Signups in flight while the connection is cut.
+    let names: Vec<String> = (0..20).map(|_| unique_name("flight")).collect();
+    let in_flight = join_all(names.iter().map(|n| {
+        app.signup(
+            n,
+            &format!("{n}@example.com"),
+            "correct horse battery",
+            None,
+        )
+    }));
+    let cutter = async {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        proxy.cut();
+    };
+    let (responses, ()) = tokio::join!(in_flight, cutter);
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 503),
+        "only 201 or 503 while cut: {statuses:?}"
+    );
+
+    // While down: DB routes answer 503 quickly, token-only routes keep working.
+    let started = Instant::now();
+    let res = app
+        .signup(
+            &unique_name("down"),
+            "down@example.com",
+            "correct horse battery",
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "1");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "unavailable");
+    assert!(
+        !body["message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("sqlx"),
+        "no internals: {body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "bounded by the acquire timeout, took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        app.signin("whoever", "correct horse battery")
+            .await
+            .status(),
+        503
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
+    assert_eq!(
+        app.get_with_token("/api/test/admin", &token).await.status(),
+        200
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/api/test/all"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // Restore: the service recovers by itself.
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if app
+            .client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 200
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not recover within 20 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let after = unique_name("after");
+    assert_eq!(
+        app.signup(
+            &after,
+            &format!("{after}@example.com"),
+            "correct horse battery",
+            None
+        )
+        .await
+        .status(),
+        201
+    );
+
+    // Every signup that got a 201 is in the database.
+    for (name, status) in names.iter().zip(&statuses) {
+        if *status == 201 {
+            assert_eq!(
+                app.signin(name, "correct horse battery").await.status(),
+                200,
+                "{name} got 201 but is missing"
+            );
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! `spawn_app`: a fresh database (SQLite file, or a uniquely named MySQL /
+//! PostgreSQL database, dropped afterwards), migrations, the real app on
+//! port 0, and a client. Logs are captured so tests can search them; set
+//! `TEST_LOG=1` to also print them.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rolegate::settings::{Profile, Settings};
+use rolegate::startup::Application;
+use sea_orm::{ConnectionTrait, Database};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    MySql,
+    Postgres,
+}
+
+pub fn backend() -> Backend {
+    match std::env::var("ROLEGATE_TEST_DB")
+        .unwrap_or_default()
+        .as_str()
+    {
+        "" | "sqlite" => Backend::Sqlite,
+        "mysql" | "mariadb" => Backend::MySql,
+        "postgres" | "postgresql" => Backend::Postgres,
+        other => panic!("ROLEGATE_TEST_DB={other:?}: use sqlite, mysql or postgres"),
+    }
+}
+
+fn admin_url(backend: Backend) -> String {
+    let var = match backend {
+        Backend::Sqlite => unreachable!(),
+        Backend::MySql => "ROLEGATE_TEST_MYSQL_URL",
+        Backend::Postgres => "ROLEGATE_TEST_POSTGRES_URL",
+    };
+    std::env::var(var)
+        .unwrap_or_else(|_| panic!("ROLEGATE_TEST_DB selects {backend:?}, but {var} is not set"))
+}
+
+/// `scheme://auth@host:port/<db>?query` from a server URL.
+pub fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").expect("URL with scheme") + 3;
+    let path_start = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| i + authority_start);
+    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+    format!("{}/{db}{query}", &base[..path_start])
+}
+
+/// The `host:port` of a server URL.
+pub fn host_port(url: &str) -> (String, u16, String) {
+    let authority_start = url.find("://").unwrap() + 3;
+    let rest = &url[authority_start..];
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let hostport = authority.rsplit('@').next().unwrap();
+    let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, ""));
+    let default_port = if url.starts_with("mysql") { 3306 } else { 5432 };
+    (
+        host.to_owned(),
+        port.parse().unwrap_or(default_port),
+        hostport.to_owned(),
+    )
+}
+
+/// A database that exists for one test and is dropped after it.
+pub struct TestDb {
+    pub backend: Backend,
+    /// The URL the app uses.
+    pub url: String,
+    name: String,
+    dir: Option<PathBuf>,
+}
+
+impl TestDb {
+    pub async fn create() -> Self {
+        let backend = backend();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("rolegate-test-{id}"));
+                std::fs::create_dir_all(&dir).unwrap();
+                let url = format!("sqlite://{}?mode=rwc", dir.join("rolegate.db").display());
+                Self {
+                    backend,
+                    url,
+                    name: id,
+                    dir: Some(dir),
+                }
+            }
+            Backend::MySql | Backend::Postgres => {
+                let admin = admin_url(backend);
+                let name = format!("rg_test_{}", &id[..20]);
+                let conn = Database::connect(admin.as_str())
+                    .await
+                    .expect("connect to the test database server");
+                let sql = if backend == Backend::MySql {
+                    format!(
+                        "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+                    )
+                } else {
+                    format!("CREATE DATABASE \"{name}\"")
+                };
+                conn.execute_unprepared(&sql)
+                    .await
+                    .expect("create the test database");
+                let _ = conn.close().await;
+                Self {
+                    backend,
+                    url: with_database(&admin, &name),
+                    name,
+                    dir: None,
+                }
+            }
+        }
+    }
+
+    /// The app's URL with host:port replaced (to route it through a proxy).
+    pub fn url_via(&self, port: u16) -> String {
+        let (_, _, hostport) = host_port(&self.url);
+        self.url
+            .replacen(&hostport, &format!("127.0.0.1:{port}"), 1)
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+            return;
+        }
+        let backend = self.backend;
+        let name = self.name.clone();
+        // Drop runs outside async: use a runtime of our own on a thread.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let Ok(conn) = Database::connect(admin_url(backend).as_str()).await else {
+                    return;
+                };
+                let sql = if backend == Backend::MySql {
+                    format!("DROP DATABASE IF EXISTS `{name}`")
+                } else {
+                    format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")
+                };
+                if let Err(e) = conn.execute_unprepared(&sql).await {
+                    eprintln!("could not drop test database {name}: {e}");
+                }
+                let _ = conn.close().await;
+            });
+        })
+        .join();
+    }
+}
+
+/// Every log line of this test binary, for "nothing secret is logged" checks.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
+}
+
+fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
+    static BUF: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUF.get_or_init(|| Arc::new(Mutex::new(Vec::new())))
+}
+
+#[derive(Clone)]
+struct CaptureWriter;
+
+impl std::io::Write for CaptureWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        log_buffer().lock().unwrap().extend_from_slice(buf);
+        if std::env::var_os("TEST_LOG").is_some() {
+            std::io::stdout().write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logs() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug,h2=info,hyper=info,reqwest=info,sqlx=info")
+            .with_writer(|| CaptureWriter)
+            .with_ansi(false)
+            .try_init();
+    });
+}
+
+pub fn config_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config")
+}
+
+/// The test profile with a fresh secret, port 0 and a data folder per test.
+pub fn test_settings(db_url: &str) -> Settings {
+    let mut s = Settings::load_from(&config_dir(), Profile::Test, false).unwrap();
+    s.server.port = 0;
+    s.database.url = db_url.to_owned();
+    s.auth.jwt_secret =
+        SecretString::from(format!("test-secret-{}", uuid::Uuid::new_v4().simple()));
+    s.data.dir =
+        std::env::temp_dir().join(format!("rolegate-data-{}", uuid::Uuid::new_v4().simple()));
+    s
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub settings: Settings,
+    /// Dropped with the app: the database goes with it.
+    pub _db: TestDb,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Spawns the app after `tweak` adjusted the test settings.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    init_logs();
+    let db = TestDb::create().await;
+    let mut settings = test_settings(&db.url);
+    tweak(&mut settings);
+    spawn_on(db, settings).await
+}
+
+/// Spawns the app with the given settings on an existing test database.
+pub async fn spawn_on(db: TestDb, settings: Settings) -> TestApp {
+    init_logs();
+    let app = Application::build(settings.clone())
+        .await
+        .expect("build the app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp {
+        address,
+        client,
+        settings,
+        _db: db,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Signs up; the returned future owns its request, so many can run at once.
+    pub fn signup(
+        &self,
+        username: &str,
+        email: &str,
+        password: &str,
+        roles: Option<&[&str]>,
+    ) -> impl std::future::Future<Output = reqwest::Response> + use<> {
+        let mut body = json!({"username": username, "email": email, "password": password});
+        if let Some(roles) = roles {
+            body["roles"] = json!(roles);
+        }
+        let request = self.client.post(self.url("/api/auth/signup")).json(&body);
+        async move { request.send().await.unwrap() }
+    }
+
+    pub async fn signin(&self, username: &str, password: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/auth/signin",
+            &json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    /// Signs up a user with the given roles and returns its access token.
+    pub async fn user_token(&self, username: &str, roles: &[&str]) -> String {
+        let password = "a good long password";
+        let res = self
+            .signup(
+                username,
+                &format!("{username}@example.com"),
+                password,
+                Some(roles),
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            201,
+            "signup of {username}: {}",
+            res.text().await.unwrap()
+        );
+        let res = self.signin(username, password).await;
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        body["accessToken"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get_with_token(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub fn secret(&self) -> SecretString {
+        self.settings.auth.jwt_secret.clone()
+    }
+}
+
+/// Asserts status and JSON error body; returns the body.
+pub async fn expect_error(res: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(res.status().as_u16(), status, "status");
+    let ct = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(
+        ct.as_deref(),
+        Some("application/json"),
+        "error bodies are JSON"
+    );
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], code, "error code in {body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "message in {body}"
+    );
+    body
+}
+
+/// A unique, valid username.
+pub fn unique_name(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
+
+#[allow(dead_code)]
+pub fn flush_stdout() {
+    let _ = std::io::stdout().flush();
+}

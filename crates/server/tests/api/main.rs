@@ -1,0 +1,17 @@
+//! rolegate's integration suite: the real app on a free port against a real,
+//! fresh database per test. The backend is chosen by `ROLEGATE_TEST_DB`
+//! (`sqlite`, the default; `mysql`; `postgres`), so the same suite runs on all
+//! three (see the Makefile's `test` target).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod concurrency;
+mod errors;
+mod faults;
+mod health_docs;
+mod migrate_cli;
+mod persistence;
+mod signin;
+mod signup;
+mod test_routes;

@@ -1,0 +1,70 @@
+use std::process::Command;
+
+use crate::helpers::{TestDb, config_dir};
+
+fn rolegate(db_url: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rolegate"))
+        .args(args)
+        .env("ROLEGATE_ENV", "test")
+        .env("ROLEGATE_CONFIG_DIR", config_dir())
+        .env("ROLEGATE__DATABASE__URL", db_url)
+        .env("ROLEGATE__LOG__LEVEL", "error")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn migrate_up_down_status() {
+    let db = TestDb::create().await;
+    let url = db.url.clone();
+    let run = move |args: &'static [&'static str]| {
+        let url = url.clone();
+        async move {
+            tokio::task::spawn_blocking(move || rolegate(&url, args))
+                .await
+                .unwrap()
+        }
+    };
+    let (ok, out) = run(&["migrate", "status"]).await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("pending m20261127_000001_users_roles_permissions"),
+        "{out}"
+    );
+
+    let (ok, out) = run(&["migrate", "up"]).await;
+    assert!(ok, "{out}");
+    let (_, out) = run(&["migrate", "status"]).await;
+    assert!(
+        out.contains("applied m20261127_000001_users_roles_permissions"),
+        "{out}"
+    );
+    let (ok, out) = run(&["migrate", "up"]).await;
+    assert!(ok, "up is idempotent: {out}");
+
+    let (ok, out) = run(&["migrate", "down", "-n", "1"]).await;
+    assert!(ok, "{out}");
+    let (_, out) = run(&["migrate", "status"]).await;
+    assert!(
+        out.contains("pending m20261127_000001_users_roles_permissions"),
+        "{out}"
+    );
+    let (ok, out) = run(&["migrate", "up"]).await;
+    assert!(ok, "up again after down: {out}");
+}
+
+#[tokio::test]
+async fn bad_database_url_is_a_clear_error() {
+    let (ok, out) =
+        tokio::task::spawn_blocking(|| rolegate("mongodb://localhost/x", &["migrate", "status"]))
+            .await
+            .unwrap();
+    assert!(!ok);
+    assert!(out.contains("unsupported database URL"), "{out}");
+}

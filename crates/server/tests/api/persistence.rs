@@ -1,0 +1,114 @@
+//! The store over a real database: what HTTP cannot easily reach.
+
+use rolegate_domain::{Email, NewUser, PasswordHash, RoleName, StoreError, UserStore, Username};
+use rolegate_persistence::Database;
+
+use crate::helpers::{TestDb, test_settings};
+
+async fn open() -> (TestDb, Database) {
+    let db = TestDb::create().await;
+    let settings = test_settings(&db.url);
+    let conn = rolegate::startup::open_database(&settings).await.unwrap();
+    (db, conn)
+}
+
+fn new_user(name: &str, roles: Vec<RoleName>) -> NewUser {
+    NewUser {
+        username: Username::parse(name).unwrap(),
+        email: Email::parse(&format!("{name}@example.com")).unwrap(),
+        password_hash: PasswordHash::new(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+        ),
+        roles,
+    }
+}
+
+#[tokio::test]
+async fn a_failed_signup_leaves_nothing_half_written() {
+    let (_guard, db) = open().await;
+    // Make the second write of the sign-up (the role links) fail: the
+    // transaction must take the user row back with it.
+    db.execute_raw("DROP TABLE user_roles").await.unwrap();
+    let err = db
+        .create_user(new_user("halfway", vec![RoleName::user()]))
+        .await;
+    assert!(err.is_err(), "writing the role links must fail");
+    let conflict = db
+        .find_conflict(
+            &Username::parse("halfway").unwrap(),
+            &Email::parse("halfway@example.com").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(conflict, None, "the user row was rolled back");
+}
+
+#[tokio::test]
+async fn unknown_roles_and_duplicates_are_domain_errors() {
+    let (_guard, db) = open().await;
+    let err = db
+        .create_user(new_user(
+            "rolecheck",
+            vec![RoleName::parse("ghost").unwrap()],
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::UnknownRole(ref r) if r == "ghost"),
+        "{err:?}"
+    );
+    db.create_user(new_user("dupe", vec![RoleName::user()]))
+        .await
+        .unwrap();
+    let err = db
+        .create_user(new_user("DUPE", vec![RoleName::user()]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict(rolegate_domain::UniqueField::Username)
+        ),
+        "{err:?}"
+    );
+    let mut other = new_user("dupe2", vec![RoleName::user()]);
+    other.email = Email::parse("dupe@example.com").unwrap();
+    let err = db.create_user(other).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict(rolegate_domain::UniqueField::Email)
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn built_in_roles_and_permissions_are_seeded() {
+    let (_guard, db) = open().await;
+    let missing = db
+        .missing_roles(&[
+            RoleName::user(),
+            RoleName::moderator(),
+            RoleName::admin(),
+            RoleName::parse("editor").unwrap(),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(missing, vec![RoleName::parse("editor").unwrap()]);
+    db.create_user(new_user(
+        "ordered",
+        vec![RoleName::admin(), RoleName::user(), RoleName::moderator()],
+    ))
+    .await
+    .unwrap();
+    let creds = db
+        .find_credentials(&Username::parse("ordered").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        creds.roles,
+        vec![RoleName::user(), RoleName::moderator(), RoleName::admin()]
+    );
+}

@@ -1,0 +1,122 @@
+use secrecy::ExposeSecret as _;
+use serde_json::Value;
+
+use crate::helpers::{captured_logs, expect_error, spawn_app};
+
+#[tokio::test]
+async fn signin_returns_the_tutorials_fields() {
+    let app = spawn_app().await;
+    app.signup(
+        "frank",
+        "frank@example.com",
+        "correct horse battery",
+        Some(&["moderator"]),
+    )
+    .await;
+    let res = app.signin("frank", "correct horse battery").await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["id"].is_i64(), "id is an integer: {body}");
+    assert_eq!(body["username"], "frank");
+    assert_eq!(body["email"], "frank@example.com");
+    assert_eq!(body["roles"], serde_json::json!(["ROLE_MODERATOR"]));
+    assert_eq!(body["tokenType"], "Bearer");
+    assert_eq!(body["expiresIn"], 900);
+    assert_eq!(body["accessToken"].as_str().unwrap().split('.').count(), 3);
+}
+
+#[tokio::test]
+async fn signin_is_case_insensitive_on_username() {
+    let app = spawn_app().await;
+    app.signup("Grace", "grace@example.com", "correct horse battery", None)
+        .await;
+    let body: Value = app
+        .signin("GRACE", "correct horse battery")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["username"], "Grace");
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_look_the_same() {
+    let app = spawn_app().await;
+    app.signup("heidi", "heidi@example.com", "correct horse battery", None)
+        .await;
+    let wrong = expect_error(
+        app.signin("heidi", "wrong horse battery").await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    let unknown = expect_error(
+        app.signin("nobody", "wrong horse battery").await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    let unparsable = expect_error(
+        app.signin("no body!", "wrong horse battery").await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    assert_eq!(wrong, unknown);
+    assert_eq!(wrong, unparsable);
+    assert_eq!(wrong["message"], "Invalid username or password.");
+}
+
+#[tokio::test]
+async fn oversized_or_empty_password_is_refused_before_hashing() {
+    let app = spawn_app().await;
+    let body = expect_error(
+        app.signin("heidi", &"x".repeat(129)).await,
+        400,
+        "validation_failed",
+    )
+    .await;
+    assert!(body["fields"]["password"].is_string());
+    expect_error(app.signin("heidi", "").await, 400, "validation_failed").await;
+    expect_error(
+        app.signin("", "whatever pw").await,
+        400,
+        "validation_failed",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn passwords_never_appear_in_responses_or_logs() {
+    let app = spawn_app().await;
+    let password = format!("Sup3r-secret-{}", uuid::Uuid::new_v4().simple());
+    let mut bodies = Vec::new();
+    for res in [
+        app.signup("ivan", "ivan@example.com", &password, None)
+            .await,
+        app.signup("ivan", "ivan@example.com", &password, None)
+            .await, // 409
+        app.signup("ivan2", "bad-email", &password, None).await, // 400
+        app.signin("ivan", &password).await,
+        app.signin("ivan", &format!("{password}-wrong")).await,
+        app.signin("nobody", &password).await,
+    ] {
+        bodies.push(res.text().await.unwrap());
+    }
+    for body in &bodies {
+        assert!(
+            !body.contains(&password),
+            "response contains the password: {body}"
+        );
+    }
+    let logs = captured_logs();
+    assert!(!logs.is_empty(), "logs are captured");
+    assert!(
+        !logs.contains(&password),
+        "a log line contains the password"
+    );
+    assert!(
+        !logs.contains(app.secret().expose_secret()),
+        "a log line contains the JWT secret"
+    );
+}
