@@ -1,0 +1,64 @@
+# rolegate — the two commands: `make run` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: run test test-unit test-sqlite test-mysql test-postgres lint fmt openapi deny build release
+
+## Serve the API on embedded SQLite (data/rolegate.db), port 8080. No set-up needed.
+run:
+	$(CARGO) run --bin rolegate -- serve
+
+## Unit tests, then the integration suite on SQLite, MariaDB/MySQL and PostgreSQL.
+## MySQL/PostgreSQL run when ROLEGATE_TEST_MYSQL_URL / ROLEGATE_TEST_POSTGRES_URL are set.
+test: test-unit test-sqlite test-mysql test-postgres
+
+test-unit:
+	@echo "=== unit tests, doc tests and examples ==="
+	$(CARGO) test --workspace --all-targets --exclude rolegate
+	$(CARGO) test -p rolegate --lib --bins
+	$(CARGO) test --workspace --doc
+
+test-sqlite:
+	@echo "=== integration suite on SQLite ==="
+	ROLEGATE_TEST_DB=sqlite $(CARGO) test -p rolegate --test api
+
+test-mysql:
+	@if [ -n "$$ROLEGATE_TEST_MYSQL_URL" ]; then \
+		echo "=== integration suite on MySQL/MariaDB ($${ROLEGATE_TEST_MYSQL_URL%%@*}@…) ==="; \
+		ROLEGATE_TEST_DB=mysql $(CARGO) test -p rolegate --test api; \
+	else \
+		echo "!!! SKIPPED: integration suite on MySQL/MariaDB — set ROLEGATE_TEST_MYSQL_URL (e.g. mysql://root@127.0.0.1:3306) !!!"; \
+	fi
+
+test-postgres:
+	@if [ -n "$$ROLEGATE_TEST_POSTGRES_URL" ]; then \
+		echo "=== integration suite on PostgreSQL ($${ROLEGATE_TEST_POSTGRES_URL%%@*}@…) ==="; \
+		ROLEGATE_TEST_DB=postgres $(CARGO) test -p rolegate --test api; \
+	else \
+		echo "!!! SKIPPED: integration suite on PostgreSQL — set ROLEGATE_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable) !!!"; \
+	fi
+
+## fmt check, clippy with warnings as errors, layer rules, committed OpenAPI up to date.
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@if [ -x ../shared/tools/check-layers ]; then ../shared/tools/check-layers; else echo "check-layers not found beside the checkout: skipped"; fi
+	@$(CARGO) run -q --bin rolegate -- openapi > target/openapi.json
+	@diff -u docs/openapi.json target/openapi.json || { echo "docs/openapi.json is stale: run make openapi"; exit 1; }
+
+fmt:
+	$(CARGO) fmt --all
+
+## Regenerate the committed OpenAPI document.
+openapi:
+	$(CARGO) run -q --bin rolegate -- openapi > docs/openapi.json
+
+## Licence and duplicate-crate checks (needs cargo-deny).
+deny:
+	cargo deny check licenses bans sources
+
+build:
+	$(CARGO) build --workspace
+
+release:
+	$(CARGO) build --release --bin rolegate
