@@ -6,14 +6,16 @@ pub use sea_orm_migration;
 pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_users_roles_permissions;
+mod m20261127_000002_refresh_tokens;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(
-            m20261127_000001_users_roles_permissions::Migration,
-        )]
+        vec![
+            Box::new(m20261127_000001_users_roles_permissions::Migration),
+            Box::new(m20261127_000002_refresh_tokens::Migration),
+        ]
     }
 }

@@ -252,12 +252,7 @@ impl MigrationTrait for Migration {
                     Roles::BuiltIn,
                     Roles::CreatedAt,
                 ])
-                .values([
-                    name.into(),
-                    description.into(),
-                    true.into(),
-                    now.clone(),
-                ])
+                .values([name.into(), description.into(), true.into(), now.clone()])
                 .map_err(seed_err)?
                 .to_owned();
             manager.exec_stmt(insert).await?;

@@ -41,7 +41,7 @@ pub struct MessageResponse {
 #[schema(example = json!({
     "id": 1, "username": "alice", "email": "alice@example.com", "roles": ["ROLE_USER"],
     "accessToken": "eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6ImhzLTEyMyJ9.e30.sig",
-    "tokenType": "Bearer", "expiresIn": 900
+    "tokenType": "Bearer", "expiresIn": 900, "refreshToken": "q3Xh2…", "refreshExpiresIn": 604800
 }))]
 pub struct SigninResponse {
     /// The user's integer id.
@@ -56,6 +56,32 @@ pub struct SigninResponse {
     pub token_type: String,
     /// Lifetime of the access token in seconds.
     pub expires_in: u64,
+    /// Opaque; exchange it at `POST /api/auth/refreshtoken`. Single use: every refresh rotates it.
+    pub refresh_token: String,
+    /// Lifetime of the refresh token in seconds.
+    pub refresh_expires_in: u64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"refreshToken": "q3Xh2…"}))]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "accessToken": "eyJ…", "refreshToken": "Zk3…", "tokenType": "Bearer", "expiresIn": 900, "refreshExpiresIn": 604800
+}))]
+pub struct RefreshResponse {
+    pub access_token: String,
+    /// The successor of the presented refresh token, which no longer works.
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    pub expires_in: u64,
+    pub refresh_expires_in: u64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

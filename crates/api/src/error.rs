@@ -174,6 +174,10 @@ impl From<AuthError> for ApiError {
                 code: "invalid_credentials",
                 message: e.to_string(),
             },
+            AuthError::RefreshInvalid => Self::Unauthorized {
+                code: "invalid_refresh_token",
+                message: e.to_string(),
+            },
             AuthError::AccountDisabled => Self::Forbidden {
                 code: "account_disabled",
                 message: e.to_string(),

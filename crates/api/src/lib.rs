@@ -107,7 +107,10 @@ fn routes(cfg: &mut ServiceConfig<'_>) {
         .service(
             utoipa_actix_web::scope("/api/auth")
                 .service(handlers::auth::signup)
-                .service(handlers::auth::signin),
+                .service(handlers::auth::signin)
+                .service(handlers::auth::refresh_token)
+                .service(handlers::auth::signout)
+                .service(handlers::auth::signout_all),
         )
         .service(
             utoipa_actix_web::scope("/api/test")

@@ -5,6 +5,8 @@
 
 pub mod jwt;
 pub mod password;
+pub mod refresh;
 
 pub use jwt::{AccessClaims, JwtConfig, KeyError, TokenService, TokenVerifier, VerifyError};
 pub use password::{Argon2Hasher, HashingConfig};
+pub use refresh::OpaqueRefreshTokens;

@@ -67,6 +67,8 @@ pub enum AuthError {
     RoleNotAllowed(String),
     #[error("Invalid username or password.")]
     InvalidCredentials,
+    #[error("Refresh token was expired. Please make a new signin request")]
+    RefreshInvalid,
     #[error("This account is disabled.")]
     AccountDisabled,
     #[error("service temporarily unavailable: {0}")]

@@ -12,8 +12,9 @@ pub mod usecases;
 
 pub use error::{AuthError, FieldErrors, StoreError, UniqueField};
 pub use ports::{
-    AccessSubject, Clock, HashError, HealthCheck, IssuedToken, NewUser, PasswordHasher,
-    SystemClock, TokenError, TokenIssuer, UserCredentials, UserStore,
+    AccessSubject, Clock, HashError, HealthCheck, IssuedToken, ManualClock, NewRefreshToken,
+    NewUser, PasswordHasher, RefreshRecord, RefreshSecrets, SessionStore, SystemClock, TokenError,
+    TokenIssuer, UserCredentials, UserStore,
 };
 pub use types::{Email, Password, PasswordHash, Permission, RoleName, UserId, Username};
-pub use usecases::{AuthService, SignUp, SignedIn, SignupPolicy};
+pub use usecases::{AuthDeps, AuthPolicy, AuthService, IssuedRefresh, Refreshed, SignUp, SignedIn};

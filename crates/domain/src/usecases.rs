@@ -2,19 +2,39 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use crate::error::{AuthError, UniqueField};
-use crate::ports::{AccessSubject, IssuedToken, NewUser, PasswordHasher, TokenIssuer, UserStore};
+use crate::ports::{
+    AccessSubject, Clock, IssuedToken, NewRefreshToken, NewUser, PasswordHasher, RefreshRecord,
+    RefreshSecrets, SessionStore, TokenIssuer, UserCredentials, UserStore,
+};
 use crate::types::{Email, Password, RoleName, UserId, Username};
 
-/// Which roles a self-service sign-up may ask for.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SignupPolicy {
+/// What the use cases allow and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthPolicy {
     /// When on, sign-up grants any requested role (the tutorial's behaviour).
     /// When off (the default), only `user`; asking for more is refused.
     pub open_role_signup: bool,
+    /// Refresh-token lifetime in seconds (each rotation starts a new one).
+    pub refresh_ttl_secs: i64,
+    /// How long after a rotation the previous token may be presented once
+    /// more (two tabs refreshing at once) and get the same successor.
+    pub refresh_grace_secs: i64,
 }
 
-impl SignupPolicy {
+impl Default for AuthPolicy {
+    fn default() -> Self {
+        Self {
+            open_role_signup: false,
+            refresh_ttl_secs: 7 * 24 * 3600,
+            refresh_grace_secs: 5,
+        }
+    }
+}
+
+impl AuthPolicy {
     /// The roles a new account gets: `user` when none were asked for,
     /// otherwise the requested roles, de-duplicated, if the policy allows them.
     pub fn roles_for(&self, requested: Option<Vec<RoleName>>) -> Result<Vec<RoleName>, AuthError> {
@@ -51,6 +71,14 @@ pub struct SignUp {
     pub roles: Option<Vec<RoleName>>,
 }
 
+/// A refresh token as handed to the client.
+#[derive(Debug, Clone)]
+pub struct IssuedRefresh {
+    pub token: String,
+    /// Lifetime in seconds.
+    pub expires_in: u64,
+}
+
 /// The result of a successful sign-in.
 #[derive(Debug, Clone)]
 pub struct SignedIn {
@@ -59,51 +87,66 @@ pub struct SignedIn {
     pub email: String,
     pub roles: Vec<RoleName>,
     pub access: IssuedToken,
+    pub refresh: IssuedRefresh,
 }
 
-/// Sign-up and sign-in.
+/// The result of a successful refresh.
+#[derive(Debug, Clone)]
+pub struct Refreshed {
+    pub access: IssuedToken,
+    pub refresh: IssuedRefresh,
+}
+
+/// What the authentication use cases depend on.
+#[derive(Clone)]
+pub struct AuthDeps {
+    pub users: Arc<dyn UserStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub tokens: Arc<dyn TokenIssuer>,
+    pub refresh: Arc<dyn RefreshSecrets>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Sign-up, sign-in, refresh and sign-out.
 #[derive(Clone)]
 pub struct AuthService {
-    users: Arc<dyn UserStore>,
-    hasher: Arc<dyn PasswordHasher>,
-    tokens: Arc<dyn TokenIssuer>,
-    policy: SignupPolicy,
+    deps: AuthDeps,
+    policy: AuthPolicy,
 }
 
+/// Longest refresh token looked up; anything longer is refused unhashed.
+const MAX_REFRESH_LEN: usize = 512;
+
 impl AuthService {
-    pub fn new(
-        users: Arc<dyn UserStore>,
-        hasher: Arc<dyn PasswordHasher>,
-        tokens: Arc<dyn TokenIssuer>,
-        policy: SignupPolicy,
-    ) -> Self {
-        Self {
-            users,
-            hasher,
-            tokens,
-            policy,
-        }
+    pub fn new(deps: AuthDeps, policy: AuthPolicy) -> Self {
+        Self { deps, policy }
+    }
+
+    pub fn policy(&self) -> &AuthPolicy {
+        &self.policy
     }
 
     /// Registers a user. Cheap checks (policy, roles, duplicates) run before
     /// the expensive hash; the database's unique indexes still decide races.
     pub async fn sign_up(&self, req: SignUp) -> Result<UserId, AuthError> {
+        let users = &self.deps.users;
         let roles = self.policy.roles_for(req.roles)?;
-        if let Some(missing) = self.users.missing_roles(&roles).await?.into_iter().next() {
+        if let Some(missing) = users.missing_roles(&roles).await?.into_iter().next() {
             return Err(AuthError::UnknownRole(missing.to_string()));
         }
-        match self.users.find_conflict(&req.username, &req.email).await? {
+        match users.find_conflict(&req.username, &req.email).await? {
             Some(UniqueField::Username) => return Err(AuthError::UsernameTaken),
             Some(UniqueField::Email) => return Err(AuthError::EmailTaken),
             None => {}
         }
         let password_hash = self
+            .deps
             .hasher
             .hash(&req.password)
             .await
             .map_err(|e| AuthError::Internal(e.to_string()))?;
-        let id = self
-            .users
+        let id = users
             .create_user(NewUser {
                 username: req.username,
                 email: req.email,
@@ -115,7 +158,8 @@ impl AuthService {
         Ok(id)
     }
 
-    /// Checks a username and password and issues an access token.
+    /// Checks a username and password and opens a session: an access token
+    /// and the first refresh token of a new family.
     ///
     /// An unknown (or unparsable) username costs one dummy hash verification
     /// and gives the same error as a wrong password: no user enumeration.
@@ -125,10 +169,11 @@ impl AuthService {
         password: &Password,
     ) -> Result<SignedIn, AuthError> {
         let user = match Username::parse(username) {
-            Ok(name) => self.users.find_credentials(&name).await?,
+            Ok(name) => self.deps.users.find_credentials(&name).await?,
             Err(_) => None,
         };
         let verified = self
+            .deps
             .hasher
             .verify(password, user.as_ref().map(|u| &u.password_hash))
             .await
@@ -140,22 +185,188 @@ impl AuthService {
         if user.disabled {
             return Err(AuthError::AccountDisabled);
         }
-        let access = self
-            .tokens
-            .issue_access(&AccessSubject {
+        let access = self.issue_access(&user)?;
+        let now = self.deps.clock.now();
+        let token = self.deps.refresh.generate();
+        let expires_at = now + chrono::Duration::seconds(self.policy.refresh_ttl_secs);
+        self.deps
+            .sessions
+            .insert_refresh(NewRefreshToken {
+                family: self.deps.refresh.new_family_id(),
                 user_id: user.id,
-                username: user.username.clone(),
-                roles: user.roles.clone(),
+                token_hash: self.deps.refresh.hash(&token),
+                generation: 0,
+                created_at: now,
+                expires_at,
             })
-            .map_err(|e| AuthError::Internal(e.to_string()))?;
+            .await?;
         Ok(SignedIn {
             id: user.id,
             username: user.username,
             email: user.email,
             roles: user.roles,
             access,
+            refresh: IssuedRefresh {
+                token,
+                expires_in: seconds_until(now, expires_at),
+            },
         })
     }
+
+    /// Exchanges a refresh token for a new access token and its successor.
+    ///
+    /// Every use rotates. Presenting a token that was already rotated revokes
+    /// its whole family — except once, within the grace window, when it gets
+    /// the same successor as the first use (two tabs refreshing at once).
+    /// Roles and the account's status are read fresh from the database.
+    pub async fn refresh(&self, presented: &str) -> Result<Refreshed, AuthError> {
+        if presented.is_empty() || presented.len() > MAX_REFRESH_LEN {
+            return Err(AuthError::RefreshInvalid);
+        }
+        let now = self.deps.clock.now();
+        let hash = self.deps.refresh.hash(presented);
+        let sessions = &self.deps.sessions;
+        let Some(record) = sessions.find_refresh(&hash).await? else {
+            return Err(AuthError::RefreshInvalid);
+        };
+        if record.revoked || record.expires_at <= now {
+            return Err(AuthError::RefreshInvalid);
+        }
+        let (token, expires_at) = if record.rotated_at.is_none() {
+            let next = self.deps.refresh.generate();
+            let expires_at = now + chrono::Duration::seconds(self.policy.refresh_ttl_secs);
+            let successor = NewRefreshToken {
+                family: record.family.clone(),
+                user_id: record.user_id,
+                token_hash: self.deps.refresh.hash(&next),
+                generation: record.generation + 1,
+                created_at: now,
+                expires_at,
+            };
+            let sealed = self.deps.refresh.seal(&next, presented);
+            if sessions
+                .rotate_refresh(record.id, now, sealed, successor)
+                .await?
+            {
+                (next, expires_at)
+            } else {
+                // Another request rotated it a moment ago: take the grace path.
+                let again = sessions
+                    .find_refresh(&hash)
+                    .await?
+                    .ok_or(AuthError::RefreshInvalid)?;
+                self.successor_within_grace(&again, presented, now).await?
+            }
+        } else {
+            self.successor_within_grace(&record, presented, now).await?
+        };
+
+        let user = self.deps.users.find_by_id(record.user_id).await?;
+        let user = match user {
+            Some(u) if !u.disabled => u,
+            other => {
+                sessions.revoke_family(&record.family, now).await?;
+                return Err(if other.is_some() {
+                    AuthError::AccountDisabled
+                } else {
+                    AuthError::RefreshInvalid
+                });
+            }
+        };
+        Ok(Refreshed {
+            access: self.issue_access(&user)?,
+            refresh: IssuedRefresh {
+                token,
+                expires_in: seconds_until(now, expires_at),
+            },
+        })
+    }
+
+    /// The successor of an already-rotated token, if this is the one extra use
+    /// the grace window allows; otherwise reuse: the family is revoked.
+    async fn successor_within_grace(
+        &self,
+        record: &RefreshRecord,
+        presented: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(String, DateTime<Utc>), AuthError> {
+        let sessions = &self.deps.sessions;
+        let grace = chrono::Duration::seconds(self.policy.refresh_grace_secs);
+        let within = record.rotated_at.is_some_and(|at| now - at <= grace);
+        if within
+            && let Some(next) = sessions
+                .find_generation(&record.family, record.generation + 1)
+                .await?
+            && next.rotated_at.is_none()
+            && !next.revoked
+            && next.expires_at > now
+            && let Some(token) = record
+                .successor_sealed
+                .as_deref()
+                .and_then(|sealed| self.deps.refresh.open(sealed, presented))
+            && self.deps.refresh.hash(&token) == next.token_hash
+            && sessions.claim_grace(record.id).await?
+        {
+            return Ok((token, next.expires_at));
+        }
+        let revoked = sessions.revoke_family(&record.family, now).await?;
+        tracing::warn!(
+            user_id = %record.user_id,
+            family = %record.family,
+            revoked,
+            "refresh token reuse detected: the session is revoked"
+        );
+        Err(AuthError::RefreshInvalid)
+    }
+
+    /// Ends the session a refresh token belongs to. Unknown tokens are
+    /// ignored (sign-out is idempotent and reveals nothing).
+    pub async fn sign_out(&self, presented: &str) -> Result<(), AuthError> {
+        if presented.is_empty() || presented.len() > MAX_REFRESH_LEN {
+            return Ok(());
+        }
+        let hash = self.deps.refresh.hash(presented);
+        if let Some(record) = self.deps.sessions.find_refresh(&hash).await? {
+            self.deps
+                .sessions
+                .revoke_family(&record.family, self.deps.clock.now())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Ends every session of a user; returns how many tokens were revoked.
+    pub async fn sign_out_all(&self, user: UserId) -> Result<u64, AuthError> {
+        Ok(self
+            .deps
+            .sessions
+            .revoke_user_sessions(user, self.deps.clock.now())
+            .await?)
+    }
+
+    /// Deletes expired refresh tokens; returns how many.
+    pub async fn purge_expired_sessions(&self) -> Result<u64, AuthError> {
+        Ok(self
+            .deps
+            .sessions
+            .purge_expired(self.deps.clock.now())
+            .await?)
+    }
+
+    fn issue_access(&self, user: &UserCredentials) -> Result<IssuedToken, AuthError> {
+        self.deps
+            .tokens
+            .issue_access(&AccessSubject {
+                user_id: user.id,
+                username: user.username.clone(),
+                roles: user.roles.clone(),
+            })
+            .map_err(|e| AuthError::Internal(e.to_string()))
+    }
+}
+
+fn seconds_until(now: DateTime<Utc>, then: DateTime<Utc>) -> u64 {
+    u64::try_from((then - now).num_seconds()).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -168,15 +379,16 @@ mod tests {
 
     #[test]
     fn default_role_is_user() {
-        let p = SignupPolicy::default();
+        let p = AuthPolicy::default();
         assert_eq!(p.roles_for(None).unwrap(), vec![RoleName::user()]);
         assert_eq!(p.roles_for(Some(vec![])).unwrap(), vec![RoleName::user()]);
     }
 
     #[test]
     fn closed_policy_refuses_elevated_roles() {
-        let p = SignupPolicy {
+        let p = AuthPolicy {
             open_role_signup: false,
+            ..AuthPolicy::default()
         };
         assert!(p.roles_for(roles(&["user"])).is_ok());
         match p.roles_for(roles(&["user", "admin"])) {
@@ -187,8 +399,9 @@ mod tests {
 
     #[test]
     fn open_policy_grants_requested_roles_deduplicated() {
-        let p = SignupPolicy {
+        let p = AuthPolicy {
             open_role_signup: true,
+            ..AuthPolicy::default()
         };
         let got = p
             .roles_for(roles(&["admin", "moderator", "admin"]))

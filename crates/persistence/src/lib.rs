@@ -4,6 +4,7 @@
 
 mod entities;
 mod error;
+mod sessions;
 mod users;
 
 use std::time::Duration;
@@ -169,6 +170,31 @@ impl Database {
             .await
             .map(|_| ())
             .map_err(map_db_err)
+    }
+}
+
+impl Database {
+    /// Runs `body` in a transaction that is committed on `Ok` and rolled back
+    /// — awaited, before returning — on `Err`. (A transaction that is merely
+    /// dropped is rolled back only when its pooled connection is next used;
+    /// until then MySQL keeps its row and metadata locks.)
+    pub(crate) async fn in_transaction<T, F>(&self, body: F) -> Result<T, StoreError>
+    where
+        T: Send,
+        F: for<'c> FnOnce(
+                &'c sea_orm::DatabaseTransaction,
+            ) -> std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<T, StoreError>> + Send + 'c>,
+            > + Send,
+    {
+        use sea_orm::{TransactionError, TransactionTrait as _};
+        self.conn
+            .transaction::<F, T, StoreError>(body)
+            .await
+            .map_err(|e| match e {
+                TransactionError::Connection(db) => map_db_err(db),
+                TransactionError::Transaction(store) => store,
+            })
     }
 }
 

@@ -8,7 +8,7 @@ use rolegate_domain::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, QueryFilter,
-    QueryOrder, QuerySelect, RelationTrait, Set, TransactionTrait,
+    QueryOrder, QuerySelect, RelationTrait, Set,
 };
 
 use crate::Database;
@@ -65,6 +65,20 @@ impl Database {
     }
 }
 
+impl Database {
+    async fn credentials_of(&self, user: users::Model) -> Result<UserCredentials, StoreError> {
+        let roles = Self::role_names_of(&self.conn, user.id).await?;
+        Ok(UserCredentials {
+            id: UserId(user.id),
+            username: user.username,
+            email: user.email,
+            password_hash: PasswordHash::new(user.password_hash),
+            roles,
+            disabled: user.disabled,
+        })
+    }
+}
+
 #[async_trait]
 impl UserStore for Database {
     async fn create_user(&self, user: NewUser) -> Result<UserId, StoreError> {
@@ -83,9 +97,8 @@ impl UserStore for Database {
             return Err(StoreError::UnknownRole((*missing).to_owned()));
         }
 
-        let txn = self.conn.begin().await.map_err(map_db_err)?;
         let now = Utc::now();
-        let inserted = users::ActiveModel {
+        let row = users::ActiveModel {
             username: Set(user.username.as_str().to_owned()),
             username_key: Set(username_key.clone()),
             email: Set(email.clone()),
@@ -94,38 +107,49 @@ impl UserStore for Database {
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()
-        }
-        .insert(&txn)
-        .await;
-        let created = match inserted {
-            Ok(model) => model,
-            Err(e) if is_unique_violation(&e) => {
-                drop(txn);
+        };
+        let role_ids: Vec<i64> = found.iter().map(|r| r.id).collect();
+        let role_names = names.join(", ");
+        let created = self
+            .in_transaction(move |txn| {
+                Box::pin(async move {
+                    let created = row.insert(txn).await.map_err(|e| {
+                        if is_unique_violation(&e) {
+                            // Which field: decided below, outside the transaction.
+                            StoreError::Conflict(UniqueField::Username)
+                        } else {
+                            map_db_err(e)
+                        }
+                    })?;
+                    let links = role_ids.into_iter().map(|role_id| user_roles::ActiveModel {
+                        user_id: Set(created.id),
+                        role_id: Set(role_id),
+                    });
+                    user_roles::Entity::insert_many(links)
+                        .exec(txn)
+                        .await
+                        .map_err(|e| match e.sql_err() {
+                            // A role was deleted between the look-up and the insert.
+                            Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => {
+                                StoreError::UnknownRole(role_names)
+                            }
+                            _ => map_db_err(e),
+                        })?;
+                    Ok(created.id)
+                })
+            })
+            .await;
+        match created {
+            Ok(id) => Ok(UserId(id)),
+            Err(StoreError::Conflict(_)) => {
                 let field = Self::conflict_of(&self.conn, &username_key, &email)
                     .await?
                     // The other row vanished in between: report the likelier field.
                     .unwrap_or(UniqueField::Username);
-                return Err(StoreError::Conflict(field));
+                Err(StoreError::Conflict(field))
             }
-            Err(e) => return Err(map_db_err(e)),
-        };
-
-        let links = found.iter().map(|r| user_roles::ActiveModel {
-            user_id: Set(created.id),
-            role_id: Set(r.id),
-        });
-        user_roles::Entity::insert_many(links)
-            .exec(&txn)
-            .await
-            .map_err(|e| match e.sql_err() {
-                // A role was deleted between the look-up and the insert.
-                Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => {
-                    StoreError::UnknownRole(names.join(", "))
-                }
-                _ => map_db_err(e),
-            })?;
-        txn.commit().await.map_err(map_db_err)?;
-        Ok(UserId(created.id))
+            Err(e) => Err(e),
+        }
     }
 
     async fn find_conflict(
@@ -148,15 +172,18 @@ impl UserStore for Database {
         else {
             return Ok(None);
         };
-        let roles = Self::role_names_of(&self.conn, user.id).await?;
-        Ok(Some(UserCredentials {
-            id: UserId(user.id),
-            username: user.username,
-            email: user.email,
-            password_hash: PasswordHash::new(user.password_hash),
-            roles,
-            disabled: user.disabled,
-        }))
+        self.credentials_of(user).await.map(Some)
+    }
+
+    async fn find_by_id(&self, id: UserId) -> Result<Option<UserCredentials>, StoreError> {
+        let Some(user) = users::Entity::find_by_id(id.0)
+            .one(&self.conn)
+            .await
+            .map_err(map_db_err)?
+        else {
+            return Ok(None);
+        };
+        self.credentials_of(user).await.map(Some)
     }
 
     async fn missing_roles(&self, names: &[RoleName]) -> Result<Vec<RoleName>, StoreError> {

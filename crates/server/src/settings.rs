@@ -88,6 +88,9 @@ pub struct AuthSettings {
     pub issuer: String,
     pub audience: String,
     pub access_token_ttl: u64,
+    pub refresh_token_ttl: u64,
+    pub refresh_grace_secs: u64,
+    pub purge_interval_secs: u64,
     pub leeway_secs: u64,
     pub open_role_signup: bool,
     pub hashing: HashingConfig,
@@ -178,8 +181,13 @@ impl Settings {
     /// Checks what the profile demands. Production refuses a missing or short
     /// secret (checked where the secret is resolved) and CORS wildcards.
     pub fn validate(&self) -> anyhow::Result<()> {
-        if self.auth.access_token_ttl == 0 {
-            bail!("auth.access_token_ttl must be positive");
+        if self.auth.access_token_ttl == 0 || self.auth.refresh_token_ttl == 0 {
+            bail!("auth.access_token_ttl and auth.refresh_token_ttl must be positive");
+        }
+        if self.auth.refresh_token_ttl > 365 * 24 * 3600 || self.auth.refresh_grace_secs > 300 {
+            bail!(
+                "auth.refresh_token_ttl is at most a year and auth.refresh_grace_secs at most 300"
+            );
         }
         if self.profile == Profile::Production {
             if self.cors.allowed_origins.iter().any(|o| o.contains('*')) {

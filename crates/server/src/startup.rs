@@ -9,8 +9,8 @@ use actix_web::HttpServer;
 use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
 use rolegate_api::{AppState, HttpSettings, build_app};
-use rolegate_auth::{Argon2Hasher, JwtConfig, TokenService};
-use rolegate_domain::{AuthService, SignupPolicy, SystemClock};
+use rolegate_auth::{Argon2Hasher, JwtConfig, OpaqueRefreshTokens, TokenService};
+use rolegate_domain::{AuthDeps, AuthPolicy, AuthService, Clock, SystemClock};
 use rolegate_persistence::{Database, redact_url};
 
 use crate::settings::Settings;
@@ -19,6 +19,7 @@ pub struct Application {
     port: u16,
     server: Server,
     db: Database,
+    purger: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Application {
@@ -49,6 +50,15 @@ impl Application {
 
     /// Builds the app on an open database (migrations already applied).
     pub async fn build_with_database(settings: Settings, db: Database) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, db, Arc::new(SystemClock)).await
+    }
+
+    /// Builds the app with a clock of the caller's (tests drive expiry with it).
+    pub async fn build_with_clock(
+        settings: Settings,
+        db: Database,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         let secret = settings.resolve_jwt_secret()?;
         let tokens = TokenService::hs256(
             JwtConfig {
@@ -58,19 +68,30 @@ impl Application {
                 leeway_secs: settings.auth.leeway_secs,
             },
             &secret,
-            Arc::new(SystemClock),
+            clock.clone(),
         )
         .context("configuring JWT signing")?;
         let hasher = Argon2Hasher::new(settings.auth.hashing).context("configuring argon2id")?;
         let store = Arc::new(db.clone());
         let auth = AuthService::new(
-            store.clone(),
-            Arc::new(hasher),
-            Arc::new(tokens.clone()),
-            SignupPolicy {
+            AuthDeps {
+                users: store.clone(),
+                sessions: store.clone(),
+                hasher: Arc::new(hasher),
+                tokens: Arc::new(tokens.clone()),
+                refresh: Arc::new(OpaqueRefreshTokens),
+                clock,
+            },
+            AuthPolicy {
                 open_role_signup: settings.auth.open_role_signup,
+                refresh_ttl_secs: i64::try_from(settings.auth.refresh_token_ttl)?,
+                refresh_grace_secs: i64::try_from(settings.auth.refresh_grace_secs)?,
             },
         );
+        let purger = tokio::spawn(purge_expired_sessions(
+            auth.clone(),
+            std::time::Duration::from_secs(settings.auth.purge_interval_secs.max(1)),
+        ));
         let state = AppState {
             auth,
             verifier: tokens.verifier(),
@@ -101,7 +122,12 @@ impl Application {
             profile = settings.profile.as_str(),
             "rolegate listening; Swagger UI at /swagger-ui/"
         );
-        Ok(Self { port, server, db })
+        Ok(Self {
+            port,
+            server,
+            db,
+            purger,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -116,7 +142,22 @@ impl Application {
     /// Serves until stopped (SIGINT/SIGTERM or the handle), then closes the pool.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        self.purger.abort();
         self.db.close().await;
         result
+    }
+}
+
+/// Deletes expired refresh tokens now and then, so the table never grows
+/// without bound. Failures (the database is down) are logged and retried.
+async fn purge_expired_sessions(auth: AuthService, every: std::time::Duration) {
+    let mut ticker = tokio::time::interval(every);
+    loop {
+        ticker.tick().await;
+        match auth.purge_expired_sessions().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "purged expired refresh tokens"),
+            Err(e) => tracing::warn!(error = %e, "purging expired refresh tokens failed"),
+        }
     }
 }

@@ -2,11 +2,16 @@
 //! domain types, call the use case, shape the response.
 
 use actix_web::{HttpResponse, post, web};
-use rolegate_domain::{AuthError, Email, FieldErrors, Password, RoleName, SignUp, Username};
+use rolegate_domain::{
+    AuthError, Email, FieldErrors, Password, RoleName, SignUp, UserId, Username,
+};
 
 use crate::AppState;
-use crate::dto::{MessageResponse, SigninRequest, SigninResponse, SignupRequest};
+use crate::dto::{
+    MessageResponse, RefreshRequest, RefreshResponse, SigninRequest, SigninResponse, SignupRequest,
+};
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::AuthUser;
 
 /// Longest role name echoed back in an error message.
 const MAX_ECHO: usize = 64;
@@ -112,5 +117,90 @@ pub async fn signin(
         access_token: signed_in.access.token,
         token_type: "Bearer".into(),
         expires_in: signed_in.access.expires_in,
+        refresh_token: signed_in.refresh.token,
+        refresh_expires_in: signed_in.refresh.expires_in,
+    }))
+}
+
+/// Exchange a refresh token for a new access token and a new refresh token.
+///
+/// Every use rotates: the presented token stops working. Presenting a token
+/// that was already used revokes the whole session (a stolen token is useless
+/// once either party uses it), except once within a few seconds of its
+/// rotation, when it gets the same successor (two tabs refreshing at once).
+/// Roles are read fresh from the database.
+#[utoipa::path(
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New tokens", body = RefreshResponse),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 401, description = "Expired, unknown, revoked or reused refresh token", body = ErrorBody,
+            example = json!({"error": "invalid_refresh_token", "message": "Refresh token was expired. Please make a new signin request"})),
+        (status = 403, description = "Account disabled", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+#[post("/refreshtoken")]
+pub async fn refresh_token(
+    state: web::Data<AppState>,
+    body: web::Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let refreshed = state.auth.refresh(&body.refresh_token).await?;
+    Ok(HttpResponse::Ok().json(RefreshResponse {
+        access_token: refreshed.access.token,
+        refresh_token: refreshed.refresh.token,
+        token_type: "Bearer".into(),
+        expires_in: refreshed.access.expires_in,
+        refresh_expires_in: refreshed.refresh.expires_in,
+    }))
+}
+
+/// End the session a refresh token belongs to (all its tokens stop working).
+///
+/// Idempotent: an unknown or already revoked token also gets 200. Access
+/// tokens already issued stay valid until they expire.
+#[utoipa::path(
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "Signed out", body = MessageResponse),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+#[post("/signout")]
+pub async fn signout(
+    state: web::Data<AppState>,
+    body: web::Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    state.auth.sign_out(&body.refresh_token).await?;
+    Ok(HttpResponse::Ok().json(MessageResponse {
+        message: "You've been signed out!".into(),
+    }))
+}
+
+/// End every session of the signed-in user.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = []), ("x-access-token" = [])),
+    responses(
+        (status = 200, description = "All sessions ended", body = MessageResponse),
+        (status = 401, description = "No token or invalid token", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+#[post("/signout-all")]
+pub async fn signout_all(
+    state: web::Data<AppState>,
+    user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    let id = user.user_id().ok_or(ApiError::InvalidToken)?;
+    let revoked = state.auth.sign_out_all(UserId(id)).await?;
+    tracing::info!(user_id = id, revoked, "signed out of all sessions");
+    Ok(HttpResponse::Ok().json(MessageResponse {
+        message: "You've been signed out of all sessions!".into(),
     }))
 }

@@ -1,6 +1,7 @@
 //! SeaORM entities. Private to this crate: nothing here leaves it.
 
 pub mod permissions;
+pub mod refresh_tokens;
 pub mod role_permissions;
 pub mod roles;
 pub mod user_roles;

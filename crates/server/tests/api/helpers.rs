@@ -151,6 +151,10 @@ impl Drop for TestDb {
                     return;
                 };
                 let sql = if backend == Backend::MySql {
+                    // Never wait forever on a lock a leaked transaction holds.
+                    let _ = conn
+                        .execute_unprepared("SET SESSION lock_wait_timeout = 20")
+                        .await;
                     format!("DROP DATABASE IF EXISTS `{name}`")
                 } else {
                     format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")
@@ -223,7 +227,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub settings: Settings,
     /// Dropped with the app: the database goes with it.
-    pub _db: TestDb,
+    pub db: TestDb,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -241,8 +245,30 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
 
 /// Spawns the app with the given settings on an existing test database.
 pub async fn spawn_on(db: TestDb, settings: Settings) -> TestApp {
+    spawn_on_with_clock(db, settings, Arc::new(rolegate_domain::SystemClock)).await
+}
+
+/// Spawns the app on a fresh database with a clock the test controls.
+pub async fn spawn_app_with_clock(
+    clock: Arc<dyn rolegate_domain::Clock>,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let db = TestDb::create().await;
+    let mut settings = test_settings(&db.url);
+    tweak(&mut settings);
+    spawn_on_with_clock(db, settings, clock).await
+}
+
+async fn spawn_on_with_clock(
+    db: TestDb,
+    settings: Settings,
+    clock: Arc<dyn rolegate_domain::Clock>,
+) -> TestApp {
     init_logs();
-    let app = Application::build(settings.clone())
+    let database = rolegate::startup::open_database(&settings)
+        .await
+        .expect("open the database");
+    let app = Application::build_with_clock(settings.clone(), database, clock)
         .await
         .expect("build the app");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -255,7 +281,7 @@ pub async fn spawn_on(db: TestDb, settings: Settings) -> TestApp {
         address,
         client,
         settings,
-        _db: db,
+        db,
     }
 }
 
@@ -327,6 +353,32 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Signs in and returns (access token, refresh token).
+    pub async fn session(&self, username: &str, password: &str) -> (String, String) {
+        let res = self.signin(username, password).await;
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        (
+            body["accessToken"].as_str().unwrap().to_owned(),
+            body["refreshToken"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
+        self.post_json(
+            "/api/auth/refreshtoken",
+            &json!({"refreshToken": refresh_token}),
+        )
+        .await
+    }
+
+    /// Runs SQL on the app's database, as an operator would.
+    pub async fn sql(&self, sql: &str) {
+        let conn = Database::connect(self.db.url.as_str()).await.unwrap();
+        conn.execute_unprepared(sql).await.unwrap();
+        let _ = conn.close().await;
     }
 
     pub fn secret(&self) -> SecretString {

@@ -12,6 +12,7 @@ mod faults;
 mod health_docs;
 mod migrate_cli;
 mod persistence;
+mod sessions;
 mod signin;
 mod signup;
 mod test_routes;

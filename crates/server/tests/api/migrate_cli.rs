@@ -37,6 +37,7 @@ async fn migrate_up_down_status() {
         out.contains("pending m20261127_000001_users_roles_permissions"),
         "{out}"
     );
+    assert!(!out.contains("applied "), "{out}");
 
     let (ok, out) = run(&["migrate", "up"]).await;
     assert!(ok, "{out}");
@@ -45,6 +46,11 @@ async fn migrate_up_down_status() {
         out.contains("applied m20261127_000001_users_roles_permissions"),
         "{out}"
     );
+    assert!(
+        out.contains("applied m20261127_000002_refresh_tokens"),
+        "{out}"
+    );
+    assert!(!out.contains("pending "), "{out}");
     let (ok, out) = run(&["migrate", "up"]).await;
     assert!(ok, "up is idempotent: {out}");
 
@@ -52,9 +58,18 @@ async fn migrate_up_down_status() {
     assert!(ok, "{out}");
     let (_, out) = run(&["migrate", "status"]).await;
     assert!(
-        out.contains("pending m20261127_000001_users_roles_permissions"),
+        out.contains("applied m20261127_000001_users_roles_permissions"),
         "{out}"
     );
+    assert!(
+        out.contains("pending m20261127_000002_refresh_tokens"),
+        "{out}"
+    );
+
+    let (ok, out) = run(&["migrate", "down", "-n", "5"]).await;
+    assert!(ok, "{out}");
+    let (_, out) = run(&["migrate", "status"]).await;
+    assert!(!out.contains("applied "), "everything rolled back: {out}");
     let (ok, out) = run(&["migrate", "up"]).await;
     assert!(ok, "up again after down: {out}");
 }

@@ -112,3 +112,33 @@ async fn built_in_roles_and_permissions_are_seeded() {
         vec![RoleName::user(), RoleName::moderator(), RoleName::admin()]
     );
 }
+
+#[tokio::test]
+async fn expired_refresh_tokens_are_purged() {
+    use chrono::{Duration, Utc};
+    use rolegate_domain::{NewRefreshToken, SessionStore, UserId};
+    let (_guard, db) = open().await;
+    let id = db
+        .create_user(new_user("purgee", vec![RoleName::user()]))
+        .await
+        .unwrap();
+    let now = Utc::now();
+    for (hash, expires) in [
+        ("old", now - Duration::seconds(1)),
+        ("live", now + Duration::days(1)),
+    ] {
+        db.insert_refresh(NewRefreshToken {
+            family: format!("fam-{hash}"),
+            user_id: UserId(id.0),
+            token_hash: hash.into(),
+            generation: 0,
+            created_at: now - Duration::days(8),
+            expires_at: expires,
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!(db.purge_expired(now).await.unwrap(), 1);
+    assert!(db.find_refresh("old").await.unwrap().is_none());
+    assert!(db.find_refresh("live").await.unwrap().is_some());
+}

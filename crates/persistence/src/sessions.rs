@@ -1,0 +1,151 @@
+//! `SessionStore` over SeaORM: refresh tokens (hashes only) in families.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rolegate_domain::{NewRefreshToken, RefreshRecord, SessionStore, StoreError, UserId};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+
+use crate::Database;
+use crate::entities::refresh_tokens::{self, Column};
+use crate::error::map_db_err;
+
+fn active(t: NewRefreshToken) -> refresh_tokens::ActiveModel {
+    refresh_tokens::ActiveModel {
+        family_id: Set(t.family),
+        user_id: Set(t.user_id.0),
+        token_hash: Set(t.token_hash),
+        generation: Set(t.generation),
+        created_at: Set(t.created_at),
+        expires_at: Set(t.expires_at),
+        rotated_at: Set(None),
+        successor_sealed: Set(None),
+        grace_used: Set(false),
+        revoked_at: Set(None),
+        ..Default::default()
+    }
+}
+
+impl From<refresh_tokens::Model> for RefreshRecord {
+    fn from(m: refresh_tokens::Model) -> Self {
+        Self {
+            id: m.id,
+            family: m.family_id,
+            user_id: UserId(m.user_id),
+            token_hash: m.token_hash,
+            generation: m.generation,
+            expires_at: m.expires_at,
+            rotated_at: m.rotated_at,
+            successor_sealed: m.successor_sealed,
+            grace_used: m.grace_used,
+            revoked: m.revoked_at.is_some(),
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for Database {
+    async fn insert_refresh(&self, token: NewRefreshToken) -> Result<(), StoreError> {
+        active(token).insert(&self.conn).await.map_err(map_db_err)?;
+        Ok(())
+    }
+
+    async fn find_refresh(&self, token_hash: &str) -> Result<Option<RefreshRecord>, StoreError> {
+        Ok(refresh_tokens::Entity::find()
+            .filter(Column::TokenHash.eq(token_hash))
+            .one(&self.conn)
+            .await
+            .map_err(map_db_err)?
+            .map(Into::into))
+    }
+
+    async fn rotate_refresh(
+        &self,
+        id: i64,
+        rotated_at: DateTime<Utc>,
+        successor_sealed: String,
+        successor: NewRefreshToken,
+    ) -> Result<bool, StoreError> {
+        // The conditional update is the lock: of two concurrent rotations of
+        // one token, exactly one sees `rotated_at IS NULL`.
+        self.in_transaction(move |txn| {
+            Box::pin(async move {
+                let updated = refresh_tokens::Entity::update_many()
+                    .col_expr(Column::RotatedAt, Expr::value(rotated_at))
+                    .col_expr(Column::SuccessorSealed, Expr::value(successor_sealed))
+                    .filter(Column::Id.eq(id))
+                    .filter(Column::RotatedAt.is_null())
+                    .filter(Column::RevokedAt.is_null())
+                    .exec(txn)
+                    .await
+                    .map_err(map_db_err)?;
+                if updated.rows_affected != 1 {
+                    return Ok(false);
+                }
+                active(successor).insert(txn).await.map_err(map_db_err)?;
+                Ok(true)
+            })
+        })
+        .await
+    }
+
+    async fn find_generation(
+        &self,
+        family: &str,
+        generation: i32,
+    ) -> Result<Option<RefreshRecord>, StoreError> {
+        Ok(refresh_tokens::Entity::find()
+            .filter(Column::FamilyId.eq(family))
+            .filter(Column::Generation.eq(generation))
+            .one(&self.conn)
+            .await
+            .map_err(map_db_err)?
+            .map(Into::into))
+    }
+
+    async fn claim_grace(&self, id: i64) -> Result<bool, StoreError> {
+        let updated = refresh_tokens::Entity::update_many()
+            .col_expr(Column::GraceUsed, Expr::value(true))
+            .filter(Column::Id.eq(id))
+            .filter(Column::GraceUsed.eq(false))
+            .exec(&self.conn)
+            .await
+            .map_err(map_db_err)?;
+        Ok(updated.rows_affected == 1)
+    }
+
+    async fn revoke_family(&self, family: &str, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        let updated = refresh_tokens::Entity::update_many()
+            .col_expr(Column::RevokedAt, Expr::value(at))
+            .filter(Column::FamilyId.eq(family))
+            .filter(Column::RevokedAt.is_null())
+            .exec(&self.conn)
+            .await
+            .map_err(map_db_err)?;
+        Ok(updated.rows_affected)
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let updated = refresh_tokens::Entity::update_many()
+            .col_expr(Column::RevokedAt, Expr::value(at))
+            .filter(Column::UserId.eq(user.0))
+            .filter(Column::RevokedAt.is_null())
+            .exec(&self.conn)
+            .await
+            .map_err(map_db_err)?;
+        Ok(updated.rows_affected)
+    }
+
+    async fn purge_expired(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let deleted = refresh_tokens::Entity::delete_many()
+            .filter(Column::ExpiresAt.lt(before))
+            .exec(&self.conn)
+            .await
+            .map_err(map_db_err)?;
+        Ok(deleted.rows_affected)
+    }
+}

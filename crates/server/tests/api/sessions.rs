@@ -1,0 +1,260 @@
+//! Refresh tokens: rotation, reuse detection, the grace window, expiry,
+//! sign-out, and fresh roles at refresh.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use rolegate_domain::ManualClock;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, expect_error, spawn_app, spawn_app_with, spawn_app_with_clock};
+
+const PW: &str = "correct horse battery";
+
+async fn signed_up(app: &TestApp, name: &str) -> (String, String) {
+    assert_eq!(
+        app.signup(name, &format!("{name}@example.com"), PW, None)
+            .await
+            .status(),
+        201
+    );
+    app.session(name, PW).await
+}
+
+async fn refreshed(app: &TestApp, token: &str) -> Value {
+    let res = app.refresh(token).await;
+    assert_eq!(res.status(), 200, "refresh");
+    res.json().await.unwrap()
+}
+
+async fn refused(app: &TestApp, token: &str) {
+    let body = expect_error(app.refresh(token).await, 401, "invalid_refresh_token").await;
+    assert_eq!(
+        body["message"],
+        "Refresh token was expired. Please make a new signin request"
+    );
+}
+
+#[tokio::test]
+async fn signin_returns_a_refresh_token() {
+    let app = spawn_app().await;
+    app.signup("sam", "sam@example.com", PW, None).await;
+    let body: Value = app.signin("sam", PW).await.json().await.unwrap();
+    let refresh = body["refreshToken"].as_str().unwrap();
+    assert!(refresh.len() >= 43, "≥ 256 bits, base64url");
+    assert!(
+        refresh
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    );
+    assert_eq!(body["refreshExpiresIn"], 604800);
+}
+
+#[tokio::test]
+async fn every_refresh_rotates_and_reuse_revokes_the_family() {
+    let app = spawn_app_with(|s| s.auth.refresh_grace_secs = 0).await;
+    let (_, first) = signed_up(&app, "tara").await;
+    let body = refreshed(&app, &first).await;
+    assert_eq!(body["tokenType"], "Bearer");
+    assert_eq!(body["expiresIn"], 900);
+    assert_eq!(body["refreshExpiresIn"], 604800);
+    let second = body["refreshToken"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    let access = body["accessToken"].as_str().unwrap();
+    assert_eq!(
+        app.get_with_token("/api/test/user", access).await.status(),
+        200
+    );
+
+    let third = refreshed(&app, &second).await["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The first token, already rotated, comes back: the whole family is revoked,
+    // including the newest token.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await; // past a zero-second grace
+    refused(&app, &first).await;
+    refused(&app, &third).await;
+    // Another session of the same user is untouched.
+    let (_, other) = app.session("tara", PW).await;
+    refreshed(&app, &other).await;
+}
+
+#[tokio::test]
+async fn grace_window_two_tabs_get_the_same_successor_and_a_late_third_revokes() {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let app = spawn_app_with_clock(clock.clone(), |s| s.auth.refresh_grace_secs = 5).await;
+    let (_, first) = signed_up(&app, "uma").await;
+    let (a, b) = tokio::join!(app.refresh(&first), app.refresh(&first));
+    assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+    let a: Value = a.json().await.unwrap();
+    let b: Value = b.json().await.unwrap();
+    assert_eq!(
+        a["refreshToken"], b["refreshToken"],
+        "the same successor, not a new branch"
+    );
+    let successor = a["refreshToken"].as_str().unwrap().to_owned();
+
+    clock.advance(Duration::seconds(10));
+    refused(&app, &first).await; // late: reuse
+    refused(&app, &successor).await; // the family is revoked
+}
+
+#[tokio::test]
+async fn grace_allows_one_extra_use_only() {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let app = spawn_app_with_clock(clock.clone(), |_| {}).await;
+    let (_, first) = signed_up(&app, "vic").await;
+    let successor = refreshed(&app, &first).await["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    clock.advance(Duration::seconds(1));
+    assert_eq!(
+        refreshed(&app, &first).await["refreshToken"],
+        successor.as_str()
+    );
+    refused(&app, &first).await; // a second extra use is reuse
+    refused(&app, &successor).await;
+}
+
+#[tokio::test]
+async fn grace_does_not_apply_once_the_successor_was_used() {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let app = spawn_app_with_clock(clock.clone(), |_| {}).await;
+    let (_, first) = signed_up(&app, "walt").await;
+    let second = refreshed(&app, &first).await["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let third = refreshed(&app, &second).await["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    refused(&app, &first).await; // within the window, but its successor moved on
+    refused(&app, &third).await;
+}
+
+#[tokio::test]
+async fn refresh_tokens_expire_by_the_clock() {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let app = spawn_app_with_clock(clock.clone(), |_| {}).await;
+    let (_, token) = signed_up(&app, "xena").await;
+    clock.advance(Duration::days(6));
+    let next = refreshed(&app, &token).await["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    clock.advance(Duration::days(6)); // the rotated token got a fresh 7 days
+    let last = refreshed(&app, &next).await["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    clock.advance(Duration::days(7) + Duration::seconds(1));
+    refused(&app, &last).await;
+}
+
+#[tokio::test]
+async fn signout_ends_the_session_and_is_idempotent() {
+    let app = spawn_app().await;
+    let (_, token) = signed_up(&app, "yuri").await;
+    let (_, other) = app.session("yuri", PW).await;
+    let res = app
+        .post_json("/api/auth/signout", &json!({"refreshToken": token}))
+        .await;
+    assert_eq!(res.status(), 200);
+    refused(&app, &token).await;
+    refreshed(&app, &other).await; // only that session
+    let res = app
+        .post_json("/api/auth/signout", &json!({"refreshToken": token}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = app
+        .post_json("/api/auth/signout", &json!({"refreshToken": "unknown"}))
+        .await;
+    assert_eq!(res.status(), 200);
+    expect_error(
+        app.post_json("/api/auth/signout", &json!({})).await,
+        400,
+        "invalid_field",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn signout_all_ends_every_session_of_the_user() {
+    let app = spawn_app().await;
+    let (access, one) = signed_up(&app, "zoe").await;
+    let (_, two) = app.session("zoe", PW).await;
+    let (_, someone_else) = signed_up(&app, "zack").await;
+    expect_error(
+        app.client
+            .post(app.url("/api/auth/signout-all"))
+            .send()
+            .await
+            .unwrap(),
+        401,
+        "no_token",
+    )
+    .await;
+    let res = app
+        .client
+        .post(app.url("/api/auth/signout-all"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    refused(&app, &one).await;
+    refused(&app, &two).await;
+    refreshed(&app, &someone_else).await;
+}
+
+#[tokio::test]
+async fn role_changes_show_at_the_next_refresh() {
+    let app = spawn_app().await;
+    let (access, refresh) = signed_up(&app, "amy").await;
+    expect_error(
+        app.get_with_token("/api/test/admin", &access).await,
+        403,
+        "missing_role",
+    )
+    .await;
+    app.sql("INSERT INTO user_roles (user_id, role_id) SELECT u.id, r.id FROM users u, roles r WHERE u.username_key = 'amy' AND r.name = 'admin'").await;
+    let body = refreshed(&app, &refresh).await;
+    let access = body["accessToken"].as_str().unwrap();
+    assert_eq!(
+        app.get_with_token("/api/test/admin", access).await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_user_cannot_refresh_or_sign_in() {
+    let app = spawn_app().await;
+    let (_, refresh) = signed_up(&app, "ben").await;
+    app.sql("UPDATE users SET disabled = TRUE WHERE username_key = 'ben'")
+        .await;
+    expect_error(app.refresh(&refresh).await, 403, "account_disabled").await;
+    expect_error(app.signin("ben", PW).await, 403, "account_disabled").await;
+    app.sql("UPDATE users SET disabled = FALSE WHERE username_key = 'ben'")
+        .await;
+    refused(&app, &refresh).await; // the session was revoked when refused
+}
+
+#[tokio::test]
+async fn tokens_are_not_interchangeable_and_junk_is_refused() {
+    let app = spawn_app().await;
+    let (access, refresh) = signed_up(&app, "cleo").await;
+    refused(&app, &access).await; // an access token is not a refresh token
+    expect_error(
+        app.get_with_token("/api/test/user", &refresh).await,
+        401,
+        "invalid_token",
+    )
+    .await; // nor the reverse
+    refused(&app, "").await;
+    refused(&app, &"x".repeat(5000)).await;
+    refused(&app, "'; DELETE FROM refresh_tokens; --").await;
+    refreshed(&app, &refresh).await; // still fine
+}
