@@ -53,6 +53,8 @@ impl Default for HttpSettings {
 pub struct AppState {
     pub auth: AuthService,
     pub verifier: TokenVerifier,
+    /// The public verification keys, served at `/.well-known/jwks.json`.
+    pub jwks: Arc<rolegate_auth::JwkSet>,
     pub health: Arc<dyn HealthCheck>,
     pub http: HttpSettings,
 }
@@ -103,6 +105,7 @@ pub fn build_app(
 /// Registers every documented route.
 fn routes(cfg: &mut ServiceConfig<'_>) {
     cfg.service(handlers::health::healthz)
+        .service(handlers::keys::jwks)
         .service(handlers::health::readyz)
         .service(
             utoipa_actix_web::scope("/api/auth")

@@ -82,7 +82,8 @@ pub async fn security_headers(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(if swagger { SWAGGER_CSP } else { API_CSP }),
     );
-    if !swagger {
+    // no-store unless the handler chose a policy (the JWKS is cacheable).
+    if !swagger && !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     if hsts {

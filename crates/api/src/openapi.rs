@@ -15,6 +15,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         (name = "auth", description = "Sign-up and sign-in"),
         (name = "test", description = "The tutorial's role-gated content routes"),
         (name = "health", description = "Liveness and readiness"),
+        (name = "keys", description = "Public keys for verifying access tokens"),
     )
 )]
 struct ApiDoc;

@@ -12,11 +12,13 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation, errors::ErrorKind};
 use rolegate_domain::{AccessSubject, Clock, IssuedToken, TokenError, TokenIssuer};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+
+use crate::keys::KeySet;
 
 /// The `typ` header of an access token (RFC 9068).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -112,15 +114,57 @@ impl std::fmt::Debug for TokenVerifier {
 impl TokenVerifier {
     /// A verifier for HS256 tokens signed with `secret`.
     pub fn hs256(config: &JwtConfig, secret: &SecretString) -> Result<Self, KeyError> {
-        let secret = checked_secret(secret)?;
+        Ok(Self::from_key_set(config, &KeySet::hs256(secret)?))
+    }
+
+    /// A verifier for every key of a key set.
+    pub fn from_key_set(config: &JwtConfig, keys: &KeySet) -> Self {
+        let keys = keys
+            .verifying
+            .iter()
+            .map(|k| {
+                (
+                    k.kid.clone(),
+                    VerifyKey {
+                        key: k.key.clone(),
+                        validation: validation(config, k.alg),
+                    },
+                )
+            })
+            .collect();
+        Self {
+            keys: Arc::new(keys),
+        }
+    }
+
+    /// A verifier that knows only a JWKS document (e.g. fetched from
+    /// rolegate's `/.well-known/jwks.json`): no secret, no database. Keys
+    /// without a `kid` or with an unsupported algorithm are skipped.
+    pub fn from_jwks(config: &JwtConfig, jwks: &JwkSet) -> Result<Self, KeyError> {
         let mut keys = HashMap::new();
-        keys.insert(
-            hs256_kid(secret),
-            VerifyKey {
-                key: DecodingKey::from_secret(secret),
-                validation: validation(config, Algorithm::HS256),
-            },
-        );
+        for jwk in &jwks.keys {
+            let (Some(kid), Some(alg)) = (jwk.common.key_id.clone(), jwk.common.key_algorithm)
+            else {
+                continue;
+            };
+            let Ok(alg) = Algorithm::try_from(alg) else {
+                continue;
+            };
+            if !matches!(alg, Algorithm::EdDSA | Algorithm::RS256 | Algorithm::ES256) {
+                continue; // never accept a symmetric key from a public document
+            }
+            let key = DecodingKey::from_jwk(jwk).map_err(|e| KeyError::Invalid(e.to_string()))?;
+            keys.insert(
+                kid,
+                VerifyKey {
+                    key,
+                    validation: validation(config, alg),
+                },
+            );
+        }
+        if keys.is_empty() {
+            return Err(KeyError::Invalid("the JWKS has no usable key".into()));
+        }
         Ok(Self {
             keys: Arc::new(keys),
         })
@@ -157,9 +201,8 @@ impl TokenVerifier {
 #[derive(Clone)]
 pub struct TokenService {
     config: JwtConfig,
-    kid: String,
+    keys: KeySet,
     header: Header,
-    key: EncodingKey,
     clock: Arc<dyn Clock>,
     verifier: TokenVerifier,
 }
@@ -168,32 +211,34 @@ impl std::fmt::Debug for TokenService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenService")
             .field("config", &self.config)
-            .field("kid", &self.kid)
+            .field("keys", &self.keys)
             .finish_non_exhaustive()
     }
 }
 
 impl TokenService {
+    /// Signs with the key set's signing key.
+    pub fn new(config: JwtConfig, keys: KeySet, clock: Arc<dyn Clock>) -> Self {
+        let verifier = TokenVerifier::from_key_set(&config, &keys);
+        let mut header = Header::new(keys.signing.alg);
+        header.typ = Some(ACCESS_TOKEN_TYP.into());
+        header.kid = Some(keys.signing.kid.clone());
+        Self {
+            config,
+            keys,
+            header,
+            clock,
+            verifier,
+        }
+    }
+
     /// HS256 with a shared secret of at least 32 bytes.
     pub fn hs256(
         config: JwtConfig,
         secret: &SecretString,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, KeyError> {
-        let verifier = TokenVerifier::hs256(&config, secret)?;
-        let bytes = checked_secret(secret)?;
-        let kid = hs256_kid(bytes);
-        let mut header = Header::new(Algorithm::HS256);
-        header.typ = Some(ACCESS_TOKEN_TYP.into());
-        header.kid = Some(kid.clone());
-        Ok(Self {
-            key: EncodingKey::from_secret(bytes),
-            config,
-            kid,
-            header,
-            clock,
-            verifier,
-        })
+        Ok(Self::new(config, KeySet::hs256(secret)?, clock))
     }
 
     /// A verifier for the tokens this service issues.
@@ -205,9 +250,14 @@ impl TokenService {
         &self.config
     }
 
+    pub fn keys(&self) -> &KeySet {
+        &self.keys
+    }
+
     /// Signs arbitrary access claims with the current key (used by tests and tools).
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, TokenError> {
-        jsonwebtoken::encode(&self.header, claims, &self.key).map_err(|e| TokenError(e.to_string()))
+        jsonwebtoken::encode(&self.header, claims, &self.keys.signing.key)
+            .map_err(|e| TokenError(e.to_string()))
     }
 }
 
@@ -235,21 +285,6 @@ impl TokenIssuer for TokenService {
             expires_in: self.config.access_ttl_secs,
         })
     }
-}
-
-fn checked_secret(secret: &SecretString) -> Result<&[u8], KeyError> {
-    let bytes = secret.expose_secret().as_bytes();
-    if bytes.len() < MIN_SECRET_LEN {
-        return Err(KeyError::SecretTooShort(bytes.len()));
-    }
-    Ok(bytes)
-}
-
-/// A key id for an HS256 secret: a short digest that identifies the secret
-/// without revealing anything usable about it.
-fn hs256_kid(secret: &[u8]) -> String {
-    let digest = Sha256::digest([b"rolegate-kid:".as_slice(), secret].concat());
-    format!("hs-{}", URL_SAFE_NO_PAD.encode(&digest[..9]))
 }
 
 fn new_jti() -> String {
@@ -383,8 +418,13 @@ mod tests {
         );
         let plain_jwt = {
             let mut h = Header::new(Algorithm::HS256);
-            h.kid = Some(svc.kid.clone());
-            jsonwebtoken::encode(&h, &svc.verifier().verify(&token).unwrap(), &svc.key).unwrap()
+            h.kid = Some(svc.keys.signing.kid.clone());
+            jsonwebtoken::encode(
+                &h,
+                &svc.verifier().verify(&token).unwrap(),
+                &svc.keys.signing.key,
+            )
+            .unwrap()
         };
         assert_eq!(
             svc.verifier().verify(&plain_jwt),
@@ -402,7 +442,7 @@ mod tests {
         let token = svc.issue_access(&subject()).unwrap().token;
         let mut v = serde_json::to_value(svc.verifier().verify(&token).unwrap()).unwrap();
         v.as_object_mut().unwrap().remove("jti");
-        let t = jsonwebtoken::encode(&svc.header, &v, &svc.key).unwrap();
+        let t = jsonwebtoken::encode(&svc.header, &v, &svc.keys.signing.key).unwrap();
         assert!(matches!(
             svc.verifier().verify(&t),
             Err(VerifyError::InvalidClaims(_))

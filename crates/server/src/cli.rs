@@ -28,6 +28,27 @@ pub enum Command {
     },
     /// Print the OpenAPI document (JSON).
     Openapi,
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Write a new private key (PEM, PKCS#8) readable by its owner only.
+    Generate {
+        /// `ed25519` (EdDSA, recommended) or `rsa` (RS256, 2048 bits).
+        #[arg(long = "type", default_value = "ed25519", value_parser = ["ed25519", "rsa"])]
+        kind: String,
+        /// Where to write the key.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]
@@ -53,6 +74,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Keys {
+            action: KeysAction::Generate { kind, out, force },
+        } => generate_key(&kind, &out, force),
         Command::Serve => {
             let settings = Settings::load()?;
             telemetry::init(&settings.log);
@@ -90,5 +114,38 @@ async fn migrate(db: &rolegate_persistence::Database, action: MigrateAction) -> 
             }
         }
     }
+    Ok(())
+}
+
+fn generate_key(kind: &str, out: &std::path::Path, force: bool) -> anyhow::Result<()> {
+    use anyhow::bail;
+    use rolegate_auth::{KeyKind, KeySet, generate_private_pem};
+    if out.exists() && !force {
+        bail!("{} exists; pass --force to overwrite it", out.display());
+    }
+    let kind = if kind == "rsa" {
+        KeyKind::Rsa2048
+    } else {
+        KeyKind::Ed25519
+    };
+    let pem = generate_private_pem(kind)?;
+    let keys = KeySet::from_private_pems(&[(out.display().to_string(), pem.clone().into_bytes())])?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    if force && out.exists() {
+        std::fs::remove_file(out)?;
+    }
+    crate::settings::write_private(out, pem.as_bytes())?;
+    println!(
+        "wrote {} ({:?}, kid {})",
+        out.display(),
+        keys.algorithm(),
+        keys.signing_kid()
+    );
+    println!(
+        "to sign with it, list it first: ROLEGATE__AUTH__KEY_FILES={}[,<older keys>]",
+        out.display()
+    );
     Ok(())
 }

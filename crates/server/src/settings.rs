@@ -85,6 +85,7 @@ pub struct DatabaseSettings {
 pub struct AuthSettings {
     pub jwt_secret: SecretString,
     pub jwt_secret_file: String,
+    pub key_files: Vec<PathBuf>,
     pub issuer: String,
     pub audience: String,
     pub access_token_ttl: u64,
@@ -153,7 +154,8 @@ impl Settings {
                     .separator("__")
                     .try_parsing(true)
                     .list_separator(",")
-                    .with_list_parse_key("cors.allowed_origins"),
+                    .with_list_parse_key("cors.allowed_origins")
+                    .with_list_parse_key("auth.key_files"),
             );
         }
         let mut settings: Settings = builder
@@ -226,6 +228,51 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// The signing and verification keys: the key files when configured
+    /// (asymmetric), else the HS256 secret.
+    pub fn key_set(&self) -> anyhow::Result<rolegate_auth::KeySet> {
+        if self.auth.key_files.is_empty() {
+            return Ok(rolegate_auth::KeySet::hs256(&self.resolve_jwt_secret()?)?);
+        }
+        let mut pems = Vec::with_capacity(self.auth.key_files.len());
+        for path in &self.auth.key_files {
+            check_private(path, self.profile == Profile::Production)?;
+            let pem = std::fs::read(path)
+                .with_context(|| format!("reading key file {}", path.display()))?;
+            pems.push((path.display().to_string(), pem));
+        }
+        Ok(rolegate_auth::KeySet::from_private_pems(&pems)?)
+    }
+}
+
+/// A private key file must be readable by its owner only: production refuses
+/// one that others can read; other profiles warn.
+fn check_private(path: &Path, strict: bool) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("reading key file {}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            let msg = format!(
+                "key file {} is readable by others (mode {:o}); run chmod 600 on it",
+                path.display(),
+                mode & 0o777
+            );
+            if strict {
+                bail!("production: {msg}");
+            }
+            tracing::warn!("{msg}");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, strict);
+    Ok(())
+}
+
 /// Reads or creates `<data>/jwt-secret` (mode 0600) for development.
 fn dev_secret(data_dir: &Path) -> anyhow::Result<SecretString> {
     use base64::Engine as _;
@@ -233,6 +280,7 @@ fn dev_secret(data_dir: &Path) -> anyhow::Result<SecretString> {
     if let Ok(existing) = std::fs::read_to_string(&path) {
         let existing = existing.trim().to_owned();
         if !existing.is_empty() {
+            tracing::info!(path = %path.display(), "using the development JWT secret");
             return Ok(SecretString::from(existing));
         }
     }
@@ -327,6 +375,29 @@ mod tests {
                 0,
                 "secret file must not be readable by others"
             );
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn key_files_must_be_private_in_production() {
+        let dir = std::env::temp_dir().join(format!("rolegate-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = dir.join("k.pem");
+        let pem = rolegate_auth::generate_private_pem(rolegate_auth::KeyKind::Ed25519).unwrap();
+        write_private(&key, pem.as_bytes()).unwrap();
+        let mut p = Settings::load_from(&config_dir(), Profile::Production, false).unwrap();
+        p.auth.key_files = vec![key.clone()];
+        assert!(p.key_set().is_ok(), "0600 is fine");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let err = p.key_set().unwrap_err().to_string();
+            assert!(err.contains("readable by others"), "{err}");
+            let mut d = Settings::load_from(&config_dir(), Profile::Development, false).unwrap();
+            d.auth.key_files = vec![key];
+            assert!(d.key_set().is_ok(), "development only warns");
         }
         std::fs::remove_dir_all(dir).unwrap();
     }

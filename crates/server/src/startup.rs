@@ -59,18 +59,18 @@ impl Application {
         db: Database,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let secret = settings.resolve_jwt_secret()?;
-        let tokens = TokenService::hs256(
+        let keys = settings.key_set().context("configuring JWT signing keys")?;
+        tracing::info!(algorithm = ?keys.algorithm(), kid = keys.signing_kid(), "signing access tokens");
+        let tokens = TokenService::new(
             JwtConfig {
                 issuer: settings.auth.issuer.clone(),
                 audience: settings.auth.audience.clone(),
                 access_ttl_secs: settings.auth.access_token_ttl,
                 leeway_secs: settings.auth.leeway_secs,
             },
-            &secret,
+            keys,
             clock.clone(),
-        )
-        .context("configuring JWT signing")?;
+        );
         let hasher = Argon2Hasher::new(settings.auth.hashing).context("configuring argon2id")?;
         let store = Arc::new(db.clone());
         let auth = AuthService::new(
@@ -95,6 +95,7 @@ impl Application {
         let state = AppState {
             auth,
             verifier: tokens.verifier(),
+            jwks: Arc::new(tokens.keys().jwks().clone()),
             health: store,
             http: HttpSettings {
                 cors_allowed_origins: settings.cors.allowed_origins.clone(),

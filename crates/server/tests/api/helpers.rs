@@ -226,8 +226,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub settings: Settings,
-    /// Dropped with the app: the database goes with it.
-    pub db: TestDb,
+    /// Dropped with the last app on it: the database goes with it.
+    pub db: Arc<TestDb>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -260,7 +260,7 @@ pub async fn spawn_app_with_clock(
 }
 
 async fn spawn_on_with_clock(
-    db: TestDb,
+    db: impl Into<Arc<TestDb>>,
     settings: Settings,
     clock: Arc<dyn rolegate_domain::Clock>,
 ) -> TestApp {
@@ -281,11 +281,24 @@ async fn spawn_on_with_clock(
         address,
         client,
         settings,
-        db,
+        db: db.into(),
     }
 }
 
 impl TestApp {
+    /// Another instance on the same database (a restart, or a second
+    /// instance behind a load balancer), with settings adjusted by `tweak`.
+    pub async fn restart_with(&self, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = self.settings.clone();
+        tweak(&mut settings);
+        spawn_on_with_clock(
+            self.db.clone(),
+            settings,
+            Arc::new(rolegate_domain::SystemClock),
+        )
+        .await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -10,6 +10,7 @@ mod concurrency;
 mod errors;
 mod faults;
 mod health_docs;
+mod keys;
 mod migrate_cli;
 mod persistence;
 mod sessions;
