@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test test-unit test-sqlite test-mysql test-postgres lint fmt openapi deny build release
+.PHONY: bench bench-micro run test test-unit test-sqlite test-mysql test-postgres lint fmt openapi deny build release
 
 ## Serve the API on embedded SQLite (data/rolegate.db), port 8080. No set-up needed.
 run:
@@ -37,6 +37,17 @@ test-postgres:
 	else \
 		echo "!!! SKIPPED: integration suite on PostgreSQL — set ROLEGATE_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable) !!!"; \
 	fi
+
+## Load benchmark: release build, rolegate on a fresh database, wrk over loopback (~3 min).
+## BENCH_DB=mysql|postgres to run on MariaDB/PostgreSQL. Writes bench-results/latest.md.
+bench:
+	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; apt-get install -y -qq wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }; }
+	$(CARGO) build --release --bin rolegate
+	python3 bench/run.py --db $${BENCH_DB:-sqlite}
+
+## Criterion micro-benchmarks: token issue/verify per algorithm, claims (de)serialisation.
+bench-micro:
+	$(CARGO) bench -p rolegate-auth --bench tokens
 
 ## fmt check, clippy with warnings as errors, layer rules, committed OpenAPI up to date.
 lint:

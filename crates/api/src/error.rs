@@ -50,6 +50,9 @@ pub enum ApiError {
     /// A backing service (the database) is unreachable; the detail is logged.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// Admission control shed the request (too many password hashes at once).
+    #[error("Too many sign-in attempts are being processed. Please retry shortly.")]
+    Overloaded,
     /// A bug or an unexpected failure; the detail is logged, never sent.
     #[error("internal: {0}")]
     Internal(String),
@@ -75,6 +78,7 @@ impl ApiError {
             Self::NotFound => "not_found",
             Self::PayloadTooLarge => "payload_too_large",
             Self::Unavailable(_) => "unavailable",
+            Self::Overloaded => "overloaded",
             Self::Internal(_) => "internal",
         }
     }
@@ -114,7 +118,7 @@ impl ResponseError for ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -141,7 +145,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized { .. } => {
                 res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
-            Self::Unavailable(_) => {
+            Self::Unavailable(_) | Self::Overloaded => {
                 res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
             _ => {}
@@ -183,6 +187,7 @@ impl From<AuthError> for ApiError {
                 message: e.to_string(),
             },
             AuthError::Unavailable(d) => Self::Unavailable(d),
+            AuthError::Overloaded => Self::Overloaded,
             AuthError::Internal(d) => Self::Internal(d),
         }
     }

@@ -101,6 +101,38 @@ struct VerifyKey {
 #[derive(Clone)]
 pub struct TokenVerifier {
     keys: Arc<HashMap<String, VerifyKey>>,
+    cache: Option<Arc<VerifiedCache>>,
+}
+
+/// A bounded cache of tokens that verified, keyed by the exact token text
+/// and valid until the token's `exp`. A signature check costs ~2.5 µs with
+/// HS256 but ~40 µs with EdDSA; a hit costs a hash-map look-up. Only tokens
+/// that passed every check are cached; keys never change while a process
+/// runs, so the same text always verifies the same way until it expires.
+struct VerifiedCache {
+    entries: std::sync::RwLock<HashMap<Box<str>, AccessClaims>>,
+    capacity: usize,
+}
+
+impl VerifiedCache {
+    fn get(&self, token: &str, now: i64) -> Option<AccessClaims> {
+        let entries = self.entries.read().ok()?;
+        entries.get(token).filter(|c| now < c.exp).cloned()
+    }
+
+    fn put(&self, token: &str, claims: &AccessClaims, now: i64) {
+        let Ok(mut entries) = self.entries.write() else {
+            return;
+        };
+        if entries.len() >= self.capacity {
+            entries.retain(|_, c| now < c.exp);
+            if entries.len() >= self.capacity {
+                // Still full of live tokens: start over rather than grow.
+                entries.clear();
+            }
+        }
+        entries.insert(token.into(), claims.clone());
+    }
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -134,7 +166,19 @@ impl TokenVerifier {
             .collect();
         Self {
             keys: Arc::new(keys),
+            cache: None,
         }
+    }
+
+    /// Caches up to `capacity` verified tokens until they expire (0: no cache).
+    pub fn with_cache(mut self, capacity: usize) -> Self {
+        self.cache = (capacity > 0).then(|| {
+            Arc::new(VerifiedCache {
+                entries: std::sync::RwLock::new(HashMap::with_capacity(capacity.min(1024))),
+                capacity,
+            })
+        });
+        self
     }
 
     /// A verifier that knows only a JWKS document (e.g. fetched from
@@ -167,11 +211,25 @@ impl TokenVerifier {
         }
         Ok(Self {
             keys: Arc::new(keys),
+            cache: None,
         })
     }
 
     /// Verifies the signature, algorithm, `typ`, issuer, audience and expiry.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, VerifyError> {
+        let Some(cache) = &self.cache else {
+            return self.verify_uncached(token);
+        };
+        let now = chrono::Utc::now().timestamp();
+        if let Some(claims) = cache.get(token, now) {
+            return Ok(claims);
+        }
+        let claims = self.verify_uncached(token)?;
+        cache.put(token, &claims, now);
+        Ok(claims)
+    }
+
+    fn verify_uncached(&self, token: &str) -> Result<AccessClaims, VerifyError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
         if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
             return Err(VerifyError::WrongType);
@@ -434,6 +492,42 @@ mod tests {
             svc.verifier().verify("garbage"),
             Err(VerifyError::Malformed)
         );
+    }
+
+    #[test]
+    fn cached_verification_agrees_and_respects_expiry() {
+        let svc = service();
+        let cached = svc.verifier().with_cache(2);
+        let tokens: Vec<String> = (0..5)
+            .map(|_| svc.issue_access(&subject()).unwrap().token)
+            .collect();
+        for _ in 0..3 {
+            for t in &tokens {
+                assert_eq!(cached.verify(t), svc.verifier().verify(t));
+            }
+        }
+        assert!(
+            cached.cache.as_ref().unwrap().entries.read().unwrap().len() <= 2,
+            "bounded"
+        );
+        // an expired token is refused even if it was cached while valid
+        let mut claims = svc.verifier().verify(&tokens[0]).unwrap();
+        claims.exp = chrono::Utc::now().timestamp() + 1;
+        let short = svc.sign(&claims).unwrap();
+        assert!(cached.verify(&short).is_ok());
+        let now = chrono::Utc::now().timestamp();
+        assert!(
+            cached
+                .cache
+                .as_ref()
+                .unwrap()
+                .get(&short, now + 2)
+                .is_none()
+        );
+        // a forged token never enters the cache
+        let forged = format!("{}x", tokens[1]);
+        assert!(cached.verify(&forged).is_err());
+        assert!(cached.verify(&forged).is_err());
     }
 
     #[test]

@@ -1,17 +1,29 @@
 //! argon2id password hashing, run off the async workers.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
 use rolegate_domain::{HashError, Password, PasswordHash, PasswordHasher};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// argon2id cost parameters. OWASP's minimum (m = 19456 KiB, t = 2, p = 1) is
-/// the default and the floor: weaker settings are refused.
+/// argon2id cost parameters and admission control. OWASP's minimum
+/// (m = 19456 KiB, t = 2, p = 1) is the default and the floor: weaker
+/// settings are refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 pub struct HashingConfig {
     pub memory_kib: u32,
     pub iterations: u32,
     pub parallelism: u32,
+    /// Hashes that may run at once (each holds `memory_kib`); 0 = one per core.
+    #[serde(default)]
+    pub max_concurrent: usize,
+    /// Hashes that may wait for a slot; beyond that requests are refused at
+    /// once (503 + Retry-After). 0 = 64 per concurrent slot.
+    #[serde(default)]
+    pub max_queue: usize,
 }
 
 impl HashingConfig {
@@ -19,7 +31,23 @@ impl HashingConfig {
         memory_kib: 19_456,
         iterations: 2,
         parallelism: 1,
+        max_concurrent: 0,
+        max_queue: 0,
     };
+
+    fn slots(&self) -> usize {
+        match self.max_concurrent {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
+    fn queue(&self) -> usize {
+        match self.max_queue {
+            0 => 64 * self.slots(),
+            n => n,
+        }
+    }
 }
 
 impl Default for HashingConfig {
@@ -29,10 +57,13 @@ impl Default for HashingConfig {
 }
 
 /// argon2id hasher. Hashing and verification run on tokio's blocking pool so
-/// that the async workers keep serving other requests.
+/// that the async workers keep serving other requests, at most
+/// `max_concurrent` at a time, with at most `max_queue` waiting: memory stays
+/// bounded (≈ `max_concurrent` × `memory_kib`) under any load.
 #[derive(Clone)]
 pub struct Argon2Hasher {
     params: Params,
+    admission: Arc<Admission>,
     /// A hash of a random password, verified against for unknown users so that
     /// they cost the same as a wrong password.
     dummy: PasswordHash,
@@ -53,7 +84,7 @@ impl Argon2Hasher {
             || config.iterations < floor.iterations
             || config.parallelism < floor.parallelism
         {
-            return Err(HashError(format!(
+            return Err(HashError::Failed(format!(
                 "argon2id parameters {config:?} are below the floor {floor:?}"
             )));
         }
@@ -63,11 +94,19 @@ impl Argon2Hasher {
             config.parallelism,
             None,
         )
-        .map_err(|e| HashError(e.to_string()))?;
+        .map_err(|e| HashError::Failed(e.to_string()))?;
         let mut random = [0u8; 32];
         rand::fill(&mut random);
         let dummy = hash_blocking(&params, &random)?;
-        Ok(Self { params, dummy })
+        Ok(Self {
+            params,
+            admission: Arc::new(Admission {
+                slots: Arc::new(Semaphore::new(config.slots())),
+                waiting: AtomicUsize::new(0),
+                max_waiting: config.queue(),
+            }),
+            dummy,
+        })
     }
 
     fn argon2(params: &Params) -> Argon2<'static> {
@@ -79,25 +118,57 @@ fn hash_blocking(params: &Params, password: &[u8]) -> Result<PasswordHash, HashE
     Argon2Hasher::argon2(params)
         .hash_password(password)
         .map(|h| PasswordHash::new(h.to_string()))
-        .map_err(|e| HashError(e.to_string()))
+        .map_err(|e| HashError::Failed(e.to_string()))
 }
 
 fn verify_blocking(params: &Params, password: &[u8], phc: &str) -> Result<bool, HashError> {
     match Argon2Hasher::argon2(params).verify_password(password, phc) {
         Ok(()) => Ok(true),
         Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
-        Err(e) => Err(HashError(e.to_string())),
+        Err(e) => Err(HashError::Failed(e.to_string())),
     }
 }
 
-/// Runs `f` on the blocking pool, keeping the caller's tracing span.
-async fn off_the_workers<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, HashError> + Send + 'static,
-) -> Result<T, HashError> {
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(f))
+/// Admission control: a slot per running hash, a bounded waiting line.
+struct Admission {
+    slots: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+}
+
+impl Admission {
+    /// A slot, waiting in line if there is room in it; `Overloaded` otherwise.
+    async fn admit(&self) -> Result<OwnedSemaphorePermit, HashError> {
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(HashError::Overloaded);
+        }
+        let permit = self.slots.clone().acquire_owned().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        permit.map_err(|e| HashError::Failed(e.to_string()))
+    }
+}
+
+impl Argon2Hasher {
+    /// Runs `f` on the blocking pool once admitted, keeping the caller's
+    /// tracing span. The slot is held by the blocking task itself, so a
+    /// cancelled request cannot free it while its hash still runs.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, HashError> + Send + 'static,
+    ) -> Result<T, HashError> {
+        let permit = self.admission.admit().await?;
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            span.in_scope(f)
+        })
         .await
-        .map_err(|e| HashError(format!("hashing task failed: {e}")))?
+        .map_err(|e| HashError::Failed(format!("hashing task failed: {e}")))?
+    }
 }
 
 #[async_trait]
@@ -105,7 +176,8 @@ impl PasswordHasher for Argon2Hasher {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
         let params = self.params.clone();
         let password = password.clone();
-        off_the_workers(move || hash_blocking(&params, password.expose().as_bytes())).await
+        self.run(move || hash_blocking(&params, password.expose().as_bytes()))
+            .await
     }
 
     async fn verify(
@@ -117,10 +189,9 @@ impl PasswordHasher for Argon2Hasher {
         let password = password.clone();
         let known = hash.is_some();
         let phc = hash.unwrap_or(&self.dummy).clone();
-        let ok = off_the_workers(move || {
-            verify_blocking(&params, password.expose().as_bytes(), phc.as_str())
-        })
-        .await?;
+        let ok = self
+            .run(move || verify_blocking(&params, password.expose().as_bytes(), phc.as_str()))
+            .await?;
         Ok(ok && known)
     }
 }
@@ -182,6 +253,34 @@ mod tests {
         ] {
             assert!(Argon2Hasher::new(weak).is_err(), "{weak:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn beyond_slots_and_queue_requests_are_shed_at_once() {
+        let h = Argon2Hasher::new(HashingConfig {
+            max_concurrent: 1,
+            max_queue: 2,
+            ..HashingConfig::FLOOR
+        })
+        .unwrap();
+        let hash = h.hash(&pw("correct horse battery")).await.unwrap();
+        let password = pw("correct horse battery");
+        let attempts = (0..10).map(|_| h.verify(&password, Some(&hash)));
+        let started = std::time::Instant::now();
+        let results = futures_util::future::join_all(attempts).await;
+        let shed = results
+            .iter()
+            .filter(|r| matches!(r, Err(HashError::Overloaded)))
+            .count();
+        let ok = results.iter().filter(|r| matches!(r, Ok(true))).count();
+        assert_eq!(
+            (ok, shed),
+            (3, 7),
+            "one running + two queued; the rest shed"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        // capacity comes back
+        assert!(h.verify(&password, Some(&hash)).await.unwrap());
     }
 
     #[tokio::test]

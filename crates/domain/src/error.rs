@@ -73,6 +73,9 @@ pub enum AuthError {
     AccountDisabled,
     #[error("service temporarily unavailable: {0}")]
     Unavailable(String),
+    /// Too many password checks at once; retry shortly.
+    #[error("Too many sign-in attempts are being processed. Please retry shortly.")]
+    Overloaded,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -85,6 +88,15 @@ impl From<StoreError> for AuthError {
             StoreError::UnknownRole(r) => AuthError::UnknownRole(r),
             StoreError::Unavailable(d) => AuthError::Unavailable(d),
             StoreError::Internal(d) => AuthError::Internal(d),
+        }
+    }
+}
+
+impl From<crate::ports::HashError> for AuthError {
+    fn from(e: crate::ports::HashError) -> Self {
+        match e {
+            crate::ports::HashError::Overloaded => AuthError::Overloaded,
+            crate::ports::HashError::Failed(d) => AuthError::Internal(d),
         }
     }
 }

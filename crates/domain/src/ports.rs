@@ -62,8 +62,14 @@ pub trait HealthCheck: Send + Sync {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("password hashing failed: {0}")]
-pub struct HashError(pub String);
+pub enum HashError {
+    /// Too many hashes running and queued: shed load instead of queueing
+    /// without bound (each argon2id hash holds ~19 MiB while it runs).
+    #[error("password hashing is at capacity")]
+    Overloaded,
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
 
 /// Password hashing. Implementations must not block the async workers.
 #[async_trait]

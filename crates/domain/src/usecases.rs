@@ -140,12 +140,7 @@ impl AuthService {
             Some(UniqueField::Email) => return Err(AuthError::EmailTaken),
             None => {}
         }
-        let password_hash = self
-            .deps
-            .hasher
-            .hash(&req.password)
-            .await
-            .map_err(|e| AuthError::Internal(e.to_string()))?;
+        let password_hash = self.deps.hasher.hash(&req.password).await?;
         let id = users
             .create_user(NewUser {
                 username: req.username,
@@ -176,8 +171,7 @@ impl AuthService {
             .deps
             .hasher
             .verify(password, user.as_ref().map(|u| &u.password_hash))
-            .await
-            .map_err(|e| AuthError::Internal(e.to_string()))?;
+            .await?;
         let user = match user {
             Some(u) if verified => u,
             _ => return Err(AuthError::InvalidCredentials),

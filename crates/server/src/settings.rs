@@ -93,6 +93,7 @@ pub struct AuthSettings {
     pub refresh_grace_secs: u64,
     pub purge_interval_secs: u64,
     pub leeway_secs: u64,
+    pub verify_cache_size: usize,
     pub open_role_signup: bool,
     pub hashing: HashingConfig,
 }

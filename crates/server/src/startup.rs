@@ -94,7 +94,9 @@ impl Application {
         ));
         let state = AppState {
             auth,
-            verifier: tokens.verifier(),
+            verifier: tokens
+                .verifier()
+                .with_cache(settings.auth.verify_cache_size),
             jwks: Arc::new(tokens.keys().jwks().clone()),
             health: store,
             http: HttpSettings {

@@ -63,7 +63,7 @@ fn parse_signup(body: SignupRequest) -> Result<SignUp, ApiError> {
         (status = 409, description = "Username or email already in use", body = ErrorBody,
             example = json!({"error": "username_taken", "message": "Failed! Username is already in use!"})),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 503, description = "Database unavailable, or password hashing at capacity (Retry-After)", body = ErrorBody),
     )
 )]
 #[post("/signup")]
@@ -91,7 +91,7 @@ pub async fn signup(
             example = json!({"error": "invalid_credentials", "message": "Invalid username or password."})),
         (status = 403, description = "Account disabled", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 503, description = "Database unavailable, or password hashing at capacity (Retry-After)", body = ErrorBody),
     )
 )]
 #[post("/signin")]

@@ -120,3 +120,48 @@ async fn passwords_never_appear_in_responses_or_logs() {
         "a log line contains the JWT secret"
     );
 }
+
+#[tokio::test]
+async fn hash_overload_is_shed_with_503_and_retry_after() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.auth.hashing.max_concurrent = 1;
+        s.auth.hashing.max_queue = 1;
+    })
+    .await;
+    app.signup("olly", "olly@example.com", "correct horse battery", None)
+        .await;
+    let started = std::time::Instant::now();
+    let responses = futures_util::future::join_all(
+        (0..30).map(|_| app.signin("olly", "correct horse battery")),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    let mut ok = 0;
+    let mut shed = 0;
+    for res in responses {
+        match res.status().as_u16() {
+            200 => ok += 1,
+            503 => {
+                assert_eq!(res.headers()["retry-after"], "1");
+                expect_error(res, 503, "overloaded").await;
+                shed += 1;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(ok + shed, 30);
+    assert!(
+        ok >= 2,
+        "the running and the queued attempt succeed: {ok} ok"
+    );
+    assert!(shed >= 10, "the rest is shed without hashing: {shed} shed");
+    assert!(
+        elapsed < std::time::Duration::from_secs(10),
+        "shedding is quick: {elapsed:?}"
+    );
+    // and capacity comes back
+    assert_eq!(
+        app.signin("olly", "correct horse battery").await.status(),
+        200
+    );
+}
