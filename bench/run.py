@@ -93,12 +93,15 @@ class Server:
         """Starts the server; returns milliseconds until /healthz answers."""
         started = time.perf_counter()
         Server.started.append(self)
+        # The log goes to a file: an unread pipe fills up and stalls the server.
+        self.log_path = Path(self.env["ROLEGATE__DATA__DIR"]) / "server.log"
+        self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([str(BIN), "serve"], env=self.env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = started + 30
         while time.perf_counter() < deadline:
             if self.proc.poll() is not None:
-                raise SystemExit(f"rolegate exited: {self.proc.stderr.read().decode()}")
+                raise SystemExit(f"rolegate exited: {self.log_path.read_text()[-2000:]}")
             try:
                 with urllib.request.urlopen(BASE + "/healthz", timeout=0.5):
                     return (time.perf_counter() - started) * 1000
