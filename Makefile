@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: bench bench-micro run test test-unit test-sqlite test-mysql test-postgres lint fmt openapi deny build release
+.PHONY: fuzz bench bench-micro run test test-unit test-sqlite test-mysql test-postgres lint fmt openapi deny build release
 
 ## Serve the API on embedded SQLite (data/rolegate.db), port 8080. No set-up needed.
 run:
@@ -37,6 +37,10 @@ test-postgres:
 	else \
 		echo "!!! SKIPPED: integration suite on PostgreSQL — set ROLEGATE_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable) !!!"; \
 	fi
+
+## schemathesis against the service's own OpenAPI document (installed into .venv from PyPI).
+fuzz:
+	bash .ci/fuzz
 
 ## Load benchmark: release build, rolegate on a fresh database, wrk over loopback (~3 min).
 ## BENCH_DB=mysql|postgres to run on MariaDB/PostgreSQL. Writes bench-results/latest.md.

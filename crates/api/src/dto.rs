@@ -8,12 +8,15 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"username": "alice", "email": "alice@example.com", "password": "correct horse battery", "roles": ["user"]}))]
 pub struct SignupRequest {
-    /// 3–32 characters: letters a-z, digits, `_`, `.`, `-` (unique, case-insensitive).
+    /// 3–32 characters: letters a-z, digits, `_`, `.`, `-` (unique,
+    /// case-insensitive; full-width letters are folded to ASCII first).
+    #[schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_.-]{3,32}$")]
     pub username: String,
     /// A plausible e-mail address (unique, stored lower-cased).
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// 8–128 characters.
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     pub password: String,
     /// Roles to grant. Without it the user gets `user`. Roles other than
     /// `user` are granted only when `auth.open_role_signup` is on.
@@ -24,8 +27,9 @@ pub struct SignupRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"username": "alice", "password": "correct horse battery"}))]
 pub struct SigninRequest {
+    #[schema(min_length = 1)]
     pub username: String,
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 1, max_length = 128)]
     pub password: String,
 }
 
