@@ -153,7 +153,10 @@ pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error
         }
         JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::bad_request(
             "invalid_field",
-            format!("Invalid request body: {}", strip_position(e)),
+            format!(
+                "Invalid request body: {}",
+                without_values(&strip_position(e))
+            ),
         ),
         JsonPayloadError::Deserialize(e) => ApiError::bad_request(
             "malformed_json",
@@ -162,6 +165,19 @@ pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error
         _ => ApiError::bad_request("invalid_body", "The request body could not be read"),
     };
     api.into()
+}
+
+/// serde's data errors quote the offending value (``invalid type: integer
+/// `12345678`, expected a string``), which could be a password: keep only what
+/// was expected. Messages that name a field (`missing field `email``) are kept.
+fn without_values(message: &str) -> String {
+    match message.split_once(", expected ") {
+        Some((problem, expected)) => {
+            let kind = problem.split(':').next().unwrap_or("invalid value");
+            format!("{kind}, expected {expected}")
+        }
+        None => message.to_owned(),
+    }
 }
 
 fn strip_position(e: &serde_json::Error) -> String {

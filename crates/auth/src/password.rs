@@ -258,6 +258,14 @@ struct Admission {
     max_waiting: usize,
 }
 
+struct InLine<'a>(&'a AtomicUsize);
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Admission {
     /// A slot, waiting in line if there is room in it; `Overloaded` otherwise.
     async fn admit(&self) -> Result<OwnedSemaphorePermit, HashError> {
@@ -268,8 +276,10 @@ impl Admission {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             return Err(HashError::Overloaded);
         }
+        // Leaves the line when dropped: also when the request is cancelled
+        // while it waits, so the count never drifts up.
+        let _in_line = InLine(&self.waiting);
         let permit = self.slots.clone().acquire_owned().await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
         permit.map_err(|e| HashError::Failed(e.to_string()))
     }
 }
@@ -442,6 +452,30 @@ mod tests {
                 .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
         );
         assert!(!verify_blocking(b"", dummy.as_str()).unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_wait_leaves_the_line() {
+        let h = Argon2Hasher::new(HashingConfig {
+            max_concurrent: 1,
+            max_queue: 1,
+            ..HashingConfig::FLOOR
+        })
+        .unwrap();
+        let hash = h.hash(&pw("correct horse battery")).await.unwrap();
+        let password = pw("correct horse battery");
+        for _ in 0..5 {
+            // one runs, one waits and is cancelled by the timeout
+            let running = h.verify(&password, Some(&hash));
+            let waiting = tokio::time::timeout(
+                std::time::Duration::from_millis(1),
+                h.verify(&password, Some(&hash)),
+            );
+            let (r, _) = tokio::join!(running, waiting);
+            assert!(r.unwrap());
+        }
+        assert_eq!(h.admission.waiting.load(Ordering::SeqCst), 0);
+        assert!(h.verify(&password, Some(&hash)).await.unwrap());
     }
 
     #[tokio::test]

@@ -2,7 +2,6 @@
 
 use rolegate_domain::StoreError;
 use sea_orm::sqlx;
-use sea_orm::sqlx::error::DatabaseError as _;
 use sea_orm::{DbErr, RuntimeErr};
 
 /// Maps a database error: lost or unreachable connections become
@@ -27,11 +26,8 @@ fn is_unavailable(err: &DbErr) -> bool {
                 | sqlx::Error::PoolTimedOut
                 | sqlx::Error::PoolClosed
                 | sqlx::Error::WorkerCrashed => true,
-                // SQLite: SQLITE_BUSY / SQLITE_LOCKED after the busy timeout.
-                sqlx::Error::Database(db) => db
-                    .try_downcast_ref::<sqlx::sqlite::SqliteError>()
-                    .and_then(|e| e.code())
-                    .is_some_and(|code| matches!(code.as_ref(), "5" | "6" | "261" | "517")),
+                // Transient contention, worth a retry (503), on each backend.
+                sqlx::Error::Database(db) => is_transient(db.as_ref()),
                 _ => false,
             }
         }
@@ -45,4 +41,27 @@ pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
         err.sql_err(),
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
     )
+}
+
+/// Deadlocks, lock timeouts and serialization failures: the request may
+/// succeed if retried, so they are "unavailable" (503), not internal errors.
+fn is_transient(db: &dyn sqlx::error::DatabaseError) -> bool {
+    if let Some(e) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        // 1205 lock wait timeout, 1213 deadlock
+        return matches!(e.number(), 1205 | 1213);
+    }
+    if db
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some()
+    {
+        // serialization_failure, deadlock_detected, lock_not_available
+        return db
+            .code()
+            .is_some_and(|c| matches!(c.as_ref(), "40001" | "40P01" | "55P03"));
+    }
+    // SQLite: SQLITE_BUSY / SQLITE_LOCKED and their extended codes.
+    db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+        && db
+            .code()
+            .is_some_and(|c| matches!(c.as_ref(), "5" | "6" | "261" | "262" | "517"))
 }

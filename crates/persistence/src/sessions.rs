@@ -43,6 +43,35 @@ impl From<refresh_tokens::Model> for RefreshRecord {
     }
 }
 
+impl Database {
+    /// Marks every live token matching `filter` revoked, repeating until a pass
+    /// finds none. One pass is not enough on PostgreSQL (READ COMMITTED): an
+    /// UPDATE that waited for a concurrent rotation's row lock re-checks that
+    /// row but cannot see the successor the rotation inserted, so a second
+    /// pass, with a fresh snapshot, is what catches it.
+    async fn revoke_until_none_left(
+        &self,
+        filter: sea_orm::sea_query::SimpleExpr,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut total = 0;
+        for _ in 0..8 {
+            let updated = refresh_tokens::Entity::update_many()
+                .col_expr(Column::RevokedAt, Expr::value(at))
+                .filter(filter.clone())
+                .filter(Column::RevokedAt.is_null())
+                .exec(&self.conn)
+                .await
+                .map_err(map_db_err)?;
+            if updated.rows_affected == 0 {
+                break;
+            }
+            total += updated.rows_affected;
+        }
+        Ok(total)
+    }
+}
+
 #[async_trait]
 impl SessionStore for Database {
     async fn insert_refresh(&self, token: NewRefreshToken) -> Result<(), StoreError> {
@@ -115,14 +144,8 @@ impl SessionStore for Database {
     }
 
     async fn revoke_family(&self, family: &str, at: DateTime<Utc>) -> Result<u64, StoreError> {
-        let updated = refresh_tokens::Entity::update_many()
-            .col_expr(Column::RevokedAt, Expr::value(at))
-            .filter(Column::FamilyId.eq(family))
-            .filter(Column::RevokedAt.is_null())
-            .exec(&self.conn)
+        self.revoke_until_none_left(Column::FamilyId.eq(family), at)
             .await
-            .map_err(map_db_err)?;
-        Ok(updated.rows_affected)
     }
 
     async fn revoke_user_sessions(
@@ -130,14 +153,8 @@ impl SessionStore for Database {
         user: UserId,
         at: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let updated = refresh_tokens::Entity::update_many()
-            .col_expr(Column::RevokedAt, Expr::value(at))
-            .filter(Column::UserId.eq(user.0))
-            .filter(Column::RevokedAt.is_null())
-            .exec(&self.conn)
+        self.revoke_until_none_left(Column::UserId.eq(user.0), at)
             .await
-            .map_err(map_db_err)?;
-        Ok(updated.rows_affected)
     }
 
     async fn purge_expired(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {

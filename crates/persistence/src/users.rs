@@ -141,6 +141,15 @@ impl UserStore for Database {
             .await;
         match created {
             Ok(id) => Ok(UserId(id)),
+            // A deadlock among racing sign-ups (InnoDB reports one instead of
+            // the duplicate key at times): if the name or email is now taken,
+            // that is the answer; otherwise the 503 stands.
+            Err(StoreError::Unavailable(detail)) => {
+                match Self::conflict_of(&self.conn, &username_key, &email).await {
+                    Ok(Some(field)) => Err(StoreError::Conflict(field)),
+                    _ => Err(StoreError::Unavailable(detail)),
+                }
+            }
             Err(StoreError::Conflict(_)) => {
                 let field = Self::conflict_of(&self.conn, &username_key, &email)
                     .await?

@@ -261,3 +261,18 @@ async fn cors_allows_local_frontends_only() {
     let evil = preflight("http://evil.example").await.unwrap();
     assert!(evil.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn mistyped_values_are_not_echoed() {
+    let app = spawn_app().await;
+    let res = post_raw(
+        &app,
+        Some("application/json"),
+        r#"{"username":"pia","email":"pia@example.com","password":987654321}"#,
+    )
+    .await;
+    let body = expect_error(res, 400, "invalid_field").await;
+    let message = body["message"].as_str().unwrap();
+    assert!(!message.contains("987654321"), "{message}");
+    assert!(message.contains("expected a string"), "{message}");
+}
