@@ -165,3 +165,41 @@ async fn hash_overload_is_shed_with_503_and_retry_after() {
         200
     );
 }
+
+/// A correctness check of the dummy-hash path, not a speed target: if unknown
+/// users skipped the hash, their median would be a small fraction of the
+/// wrong-password median.
+#[tokio::test]
+async fn unknown_user_costs_the_same_as_a_wrong_password() {
+    let app = spawn_app().await;
+    app.signup(
+        "timing",
+        "timing@example.com",
+        "correct horse battery",
+        None,
+    )
+    .await;
+    let mut unknown = Vec::new();
+    let mut wrong = Vec::new();
+    // Interleaved, so that both see the same noise from the rest of the machine.
+    for i in 0..120 {
+        for (name, samples) in [("timing", &mut wrong), ("no-such-user", &mut unknown)] {
+            let started = std::time::Instant::now();
+            let res = app.signin(name, &format!("wrong password {i}")).await;
+            samples.push(started.elapsed());
+            assert_eq!(res.status(), 401);
+        }
+    }
+    let median = |v: &mut Vec<std::time::Duration>| {
+        v.sort();
+        v[v.len() / 2].as_secs_f64()
+    };
+    let (u, w) = (median(&mut unknown), median(&mut wrong));
+    let ratio = u / w;
+    assert!(
+        (0.8..=1.25).contains(&ratio),
+        "median unknown {:.1} ms vs wrong password {:.1} ms (ratio {ratio:.2})",
+        u * 1000.0,
+        w * 1000.0
+    );
+}
