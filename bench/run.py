@@ -84,6 +84,9 @@ class Server:
             "ROLEGATE__AUTH__OPEN_ROLE_SIGNUP": "true",
             "ROLEGATE__AUTH__JWT_SECRET": "bench-secret-bench-secret-bench-secret-0123",
             "ROLEGATE__LOG__LEVEL": "error",
+            # Load from one address is the point here, not abuse.
+            "ROLEGATE__RATE_LIMIT__SIGNUP_PER_CLIENT": "100000000",
+            "ROLEGATE__RATE_LIMIT__REFRESH_PER_CLIENT": "100000000",
         })
         if key_file:
             self.env["ROLEGATE__AUTH__KEY_FILES"] = str(key_file)

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_users_roles_permissions;
 mod m20261127_000002_refresh_tokens;
+mod m20261127_000003_auth_attempts;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_users_roles_permissions::Migration),
             Box::new(m20261127_000002_refresh_tokens::Migration),
+            Box::new(m20261127_000003_auth_attempts::Migration),
         ]
     }
 }

@@ -50,6 +50,9 @@ pub enum ApiError {
     /// A backing service (the database) is unreachable; the detail is logged.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// A rate limit: retry after this many seconds.
+    #[error("Too many attempts. Please retry in {0} seconds.")]
+    TooManyRequests(u64),
     /// Admission control shed the request (too many password hashes at once).
     #[error("Too many sign-in attempts are being processed. Please retry shortly.")]
     Overloaded,
@@ -79,6 +82,7 @@ impl ApiError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::Unavailable(_) => "unavailable",
             Self::Overloaded => "overloaded",
+            Self::TooManyRequests(_) => "too_many_requests",
             Self::Internal(_) => "internal",
         }
     }
@@ -118,6 +122,7 @@ impl ResponseError for ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -147,6 +152,9 @@ impl ResponseError for ApiError {
             }
             Self::Unavailable(_) | Self::Overloaded => {
                 res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            Self::TooManyRequests(seconds) => {
+                res.insert_header((header::RETRY_AFTER, seconds.to_string()));
             }
             _ => {}
         }
@@ -190,5 +198,11 @@ impl From<AuthError> for ApiError {
             AuthError::Overloaded => Self::Overloaded,
             AuthError::Internal(d) => Self::Internal(d),
         }
+    }
+}
+
+impl From<rolegate_domain::StoreError> for ApiError {
+    fn from(e: rolegate_domain::StoreError) -> Self {
+        AuthError::from(e).into()
     }
 }

@@ -37,6 +37,8 @@ pub struct HttpSettings {
     pub cors_allowed_origins: Vec<String>,
     /// Send `Strict-Transport-Security` (only behind TLS).
     pub hsts: bool,
+    /// Peers whose `X-Forwarded-For` is trusted; otherwise the TCP peer is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for HttpSettings {
@@ -44,6 +46,7 @@ impl Default for HttpSettings {
         Self {
             cors_allowed_origins: vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()],
             hsts: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -56,6 +59,7 @@ pub struct AppState {
     /// The public verification keys, served at `/.well-known/jwks.json`.
     pub jwks: Arc<rolegate_auth::JwkSet>,
     pub health: Arc<dyn HealthCheck>,
+    pub throttle: rolegate_domain::Throttle,
     pub http: HttpSettings,
 }
 

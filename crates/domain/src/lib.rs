@@ -7,14 +7,16 @@
 
 pub mod error;
 pub mod ports;
+pub mod throttle;
 pub mod types;
 pub mod usecases;
 
 pub use error::{AuthError, FieldErrors, StoreError, UniqueField};
 pub use ports::{
-    AccessSubject, Clock, HashError, HealthCheck, IssuedToken, ManualClock, NewRefreshToken,
-    NewUser, PasswordHasher, RefreshRecord, RefreshSecrets, SessionStore, SystemClock, TokenError,
-    TokenIssuer, UserCredentials, UserStore,
+    AccessSubject, AttemptStore, Attempts, Clock, HashError, HealthCheck, IssuedToken, ManualClock,
+    NewRefreshToken, NewUser, PasswordHasher, RefreshRecord, RefreshSecrets, SessionStore,
+    SystemClock, TokenError, TokenIssuer, UserCredentials, UserStore,
 };
+pub use throttle::{Limit, Limits, MemoryAttempts, Throttle};
 pub use types::{Email, Password, PasswordHash, Permission, RoleName, UserId, Username};
 pub use usecases::{AuthDeps, AuthPolicy, AuthService, IssuedRefresh, Refreshed, SignUp, SignedIn};

@@ -233,3 +233,28 @@ impl Clock for ManualClock {
         self.0.lock().map_or_else(|e| *e.into_inner(), |now| *now)
     }
 }
+
+/// Failed or counted attempts under one key (an account, a client address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempts {
+    pub count: u32,
+    pub last: DateTime<Utc>,
+}
+
+/// Counters for rate limits. In-process by default; a shared store (the
+/// database) makes several instances enforce one limit.
+#[async_trait]
+pub trait AttemptStore: Send + Sync {
+    /// Adds one to `key`, starting over when its last hit is older than
+    /// `window_secs`; returns the new state.
+    async fn record(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window_secs: i64,
+    ) -> Result<Attempts, StoreError>;
+
+    async fn get(&self, key: &str) -> Result<Option<Attempts>, StoreError>;
+
+    async fn clear(&self, key: &str) -> Result<(), StoreError>;
+}

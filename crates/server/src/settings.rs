@@ -54,6 +54,7 @@ pub struct Settings {
     pub http: HttpSettings,
     pub log: LogSettings,
     pub data: DataSettings,
+    pub rate_limit: RateLimitSettings,
     #[serde(skip, default = "default_profile")]
     pub profile: Profile,
 }
@@ -96,6 +97,52 @@ pub struct AuthSettings {
     pub verify_cache_size: usize,
     pub open_role_signup: bool,
     pub hashing: HashingConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttemptStoreKind {
+    Memory,
+    Database,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitSettings {
+    pub store: AttemptStoreKind,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub signin_account_max_failures: u32,
+    pub signin_client_max_failures: u32,
+    pub signin_window_secs: i64,
+    pub signin_backoff_base_secs: i64,
+    pub signin_backoff_max_secs: i64,
+    pub signup_per_client: u32,
+    pub signup_window_secs: i64,
+    pub refresh_per_client: u32,
+    pub refresh_window_secs: i64,
+}
+
+impl RateLimitSettings {
+    pub fn limits(&self) -> rolegate_domain::Limits {
+        use rolegate_domain::Limit;
+        let signin = |max| Limit {
+            max,
+            window_secs: self.signin_window_secs,
+            backoff_base_secs: self.signin_backoff_base_secs,
+            backoff_max_secs: self.signin_backoff_max_secs,
+        };
+        let count = |max, window_secs: i64| Limit {
+            max,
+            window_secs,
+            backoff_base_secs: window_secs.min(60),
+            backoff_max_secs: window_secs,
+        };
+        rolegate_domain::Limits {
+            signin_per_account: signin(self.signin_account_max_failures),
+            signin_per_client: signin(self.signin_client_max_failures),
+            signup_per_client: count(self.signup_per_client, self.signup_window_secs),
+            refresh_per_client: count(self.refresh_per_client, self.refresh_window_secs),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -156,7 +203,8 @@ impl Settings {
                     .try_parsing(true)
                     .list_separator(",")
                     .with_list_parse_key("cors.allowed_origins")
-                    .with_list_parse_key("auth.key_files"),
+                    .with_list_parse_key("auth.key_files")
+                    .with_list_parse_key("rate_limit.trusted_proxies"),
             );
         }
         let mut settings: Settings = builder

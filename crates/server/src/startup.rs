@@ -80,7 +80,7 @@ impl Application {
                 hasher: Arc::new(hasher),
                 tokens: Arc::new(tokens.clone()),
                 refresh: Arc::new(OpaqueRefreshTokens),
-                clock,
+                clock: clock.clone(),
             },
             AuthPolicy {
                 open_role_signup: settings.auth.open_role_signup,
@@ -88,6 +88,14 @@ impl Application {
                 refresh_grace_secs: i64::try_from(settings.auth.refresh_grace_secs)?,
             },
         );
+        let attempts: Arc<dyn rolegate_domain::AttemptStore> = match settings.rate_limit.store {
+            crate::settings::AttemptStoreKind::Memory => {
+                Arc::new(rolegate_domain::MemoryAttempts::default())
+            }
+            crate::settings::AttemptStoreKind::Database => store.clone(),
+        };
+        let throttle =
+            rolegate_domain::Throttle::new(attempts, clock.clone(), settings.rate_limit.limits());
         let purger = tokio::spawn(purge_expired_sessions(
             auth.clone(),
             std::time::Duration::from_secs(settings.auth.purge_interval_secs.max(1)),
@@ -99,9 +107,11 @@ impl Application {
                 .with_cache(settings.auth.verify_cache_size),
             jwks: Arc::new(tokens.keys().jwks().clone()),
             health: store,
+            throttle,
             http: HttpSettings {
                 cors_allowed_origins: settings.cors.allowed_origins.clone(),
                 hsts: settings.http.hsts,
+                trusted_proxies: settings.rate_limit.trusted_proxies.clone(),
             },
         };
 

@@ -1,7 +1,7 @@
 //! `/api/auth`: sign-up and sign-in. Handlers are thin: parse the body into
 //! domain types, call the use case, shape the response.
 
-use actix_web::{HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use rolegate_domain::{
     AuthError, Email, FieldErrors, Password, RoleName, SignUp, UserId, Username,
 };
@@ -11,7 +11,7 @@ use crate::dto::{
     MessageResponse, RefreshRequest, RefreshResponse, SigninRequest, SigninResponse, SignupRequest,
 };
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::AuthUser;
+use crate::extract::{AuthUser, client_ip};
 
 /// Longest role name echoed back in an error message.
 const MAX_ECHO: usize = 64;
@@ -60,6 +60,7 @@ fn parse_signup(body: SignupRequest) -> Result<SignUp, ApiError> {
         (status = 400, description = "Invalid input, malformed JSON or unknown role", body = ErrorBody,
             example = json!({"error": "unknown_role", "message": "Failed! Role does not exist = superuser"})),
         (status = 403, description = "Role not allowed at sign-up", body = ErrorBody),
+        (status = 429, description = "Too many sign-ups from this address (Retry-After)", body = ErrorBody),
         (status = 409, description = "Username or email already in use", body = ErrorBody,
             example = json!({"error": "username_taken", "message": "Failed! Username is already in use!"})),
         (status = 413, description = "Body too large", body = ErrorBody),
@@ -68,9 +69,14 @@ fn parse_signup(body: SignupRequest) -> Result<SignUp, ApiError> {
 )]
 #[post("/signup")]
 pub async fn signup(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<SignupRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let client = client_ip(&req, &state.http.trusted_proxies);
+    if let Some(wait) = state.throttle.signup(&client).await? {
+        return Err(ApiError::TooManyRequests(wait));
+    }
     let request = parse_signup(body.into_inner())?;
     state.auth.sign_up(request).await?;
     Ok(HttpResponse::Created().json(MessageResponse {
@@ -91,11 +97,14 @@ pub async fn signup(
             example = json!({"error": "invalid_credentials", "message": "Invalid username or password."})),
         (status = 403, description = "Account disabled", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 429, description = "Too many failed sign-ins for this account or address (Retry-After)", body = ErrorBody,
+            example = json!({"error": "too_many_requests", "message": "Too many attempts. Please retry in 30 seconds."})),
         (status = 503, description = "Database unavailable, or password hashing at capacity (Retry-After)", body = ErrorBody),
     )
 )]
 #[post("/signin")]
 pub async fn signin(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<SigninRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -108,7 +117,29 @@ pub async fn signin(
     let Some(password) = password.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
-    let signed_in = state.auth.sign_in(&body.username, &password).await?;
+    // Rate limits: checked before the password, counted after a failure.
+    let client = client_ip(&req, &state.http.trusted_proxies);
+    let account = match Username::parse(&body.username) {
+        Ok(name) => name.key(),
+        Err(_) => body
+            .username
+            .chars()
+            .take(64)
+            .collect::<String>()
+            .to_lowercase(),
+    };
+    if let Some(wait) = state.throttle.signin_blocked(&account, &client).await? {
+        return Err(ApiError::TooManyRequests(wait));
+    }
+    let signed_in = match state.auth.sign_in(&body.username, &password).await {
+        Ok(s) => s,
+        Err(AuthError::InvalidCredentials) => {
+            state.throttle.signin_failed(&account, &client).await?;
+            return Err(AuthError::InvalidCredentials.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    state.throttle.signin_succeeded(&account).await?;
     Ok(HttpResponse::Ok().json(SigninResponse {
         id: signed_in.id.0,
         username: signed_in.username,
@@ -139,14 +170,20 @@ pub async fn signin(
             example = json!({"error": "invalid_refresh_token", "message": "Refresh token was expired. Please make a new signin request"})),
         (status = 403, description = "Account disabled", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 429, description = "Too many refreshes from this address (Retry-After)", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
 #[post("/refreshtoken")]
 pub async fn refresh_token(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let client = client_ip(&req, &state.http.trusted_proxies);
+    if let Some(wait) = state.throttle.refresh(&client).await? {
+        return Err(ApiError::TooManyRequests(wait));
+    }
     let refreshed = state.auth.refresh(&body.refresh_token).await?;
     Ok(HttpResponse::Ok().json(RefreshResponse {
         access_token: refreshed.access.token,

@@ -11,6 +11,7 @@ mod errors;
 mod faults;
 mod health_docs;
 mod keys;
+mod limits;
 mod migrate_cli;
 mod persistence;
 mod sessions;

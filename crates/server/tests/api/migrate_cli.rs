@@ -58,11 +58,11 @@ async fn migrate_up_down_status() {
     assert!(ok, "{out}");
     let (_, out) = run(&["migrate", "status"]).await;
     assert!(
-        out.contains("applied m20261127_000001_users_roles_permissions"),
+        out.contains("applied m20261127_000002_refresh_tokens"),
         "{out}"
     );
     assert!(
-        out.contains("pending m20261127_000002_refresh_tokens"),
+        out.contains("pending m20261127_000003_auth_attempts"),
         "{out}"
     );
 
