@@ -276,3 +276,34 @@ async fn mistyped_values_are_not_echoed() {
     assert!(!message.contains("987654321"), "{message}");
     assert!(message.contains("expected a string"), "{message}");
 }
+
+#[tokio::test]
+async fn oversized_tokens_are_refused_unparsed() {
+    let app = spawn_app().await;
+    for len in [8 * 1024 + 1, 100_000] {
+        for header in ["x-access-token", "authorization"] {
+            let value = if header == "authorization" {
+                format!("Bearer {}", "a".repeat(len))
+            } else {
+                "a".repeat(len)
+            };
+            let res = app
+                .client
+                .get(app.url("/api/test/user"))
+                .header(header, value)
+                .send()
+                .await
+                .unwrap();
+            expect_error(res, 401, "invalid_token").await;
+        }
+    }
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
