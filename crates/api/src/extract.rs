@@ -135,6 +135,66 @@ impl<R: Role> FromRequest for RequireRole<R> {
     }
 }
 
+/// A permission a route can require (`resource:action`).
+pub trait PermissionName {
+    const NAME: &'static str;
+}
+
+/// Declares a permission marker type for [`RequirePermission`]:
+/// `rolegate_api::permission!(ReportsRead, "reports:read");`
+#[macro_export]
+macro_rules! permission {
+    ($(#[$meta:meta])* $name:ident, $permission:literal) => {
+        $(#[$meta])*
+        #[derive(Debug)]
+        pub struct $name;
+        impl $crate::extract::PermissionName for $name {
+            const NAME: &'static str = $permission;
+        }
+    };
+}
+
+/// Markers for the built-in permissions.
+pub mod permissions {
+    crate::permission!(ContentRead, "content:read");
+    crate::permission!(ContentModerate, "content:moderate");
+    crate::permission!(UsersRead, "users:read");
+    crate::permission!(UsersWrite, "users:write");
+    crate::permission!(RolesRead, "roles:read");
+    crate::permission!(RolesWrite, "roles:write");
+    crate::permission!(AuditRead, "audit:read");
+}
+
+/// A caller whose valid token grants permission `P`. No token or an invalid
+/// one → 401; a valid token without the permission → 403. Claims only, no
+/// database: works in any actix-web service with a `TokenVerifier`.
+#[derive(Debug)]
+pub struct RequirePermission<P: PermissionName> {
+    pub user: AuthUser,
+    _permission: PhantomData<P>,
+}
+
+impl<P: PermissionName> FromRequest for RequirePermission<P> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req).and_then(|user| {
+            if user.claims.has_permission(P::NAME) {
+                Ok(RequirePermission {
+                    user,
+                    _permission: PhantomData,
+                })
+            } else {
+                Err(ApiError::Forbidden {
+                    code: "missing_permission",
+                    message: format!("Require permission {}!", P::NAME),
+                })
+            }
+        }))
+    }
+}
+
 /// Turns actix's JSON body errors into clear 400/413 JSON errors.
 pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let api = match &err {
@@ -212,4 +272,77 @@ pub fn client_ip(req: &HttpRequest, trusted_proxies: &[std::net::IpAddr]) -> Str
         }
     }
     peer.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use actix_web::{App, HttpResponse, get, test, web};
+    use rolegate_auth::{JwtConfig, TokenService};
+    use rolegate_domain::{AccessSubject, Permission, RoleName, SystemClock, TokenIssuer, UserId};
+    use secrecy::SecretString;
+
+    use super::permissions::UsersWrite;
+    use super::*;
+
+    #[get("/guarded")]
+    async fn guarded(who: RequirePermission<UsersWrite>) -> HttpResponse {
+        HttpResponse::Ok().body(who.user.claims.name)
+    }
+
+    fn tokens() -> TokenService {
+        TokenService::hs256(
+            JwtConfig {
+                issuer: "rolegate".into(),
+                audience: "rolegate".into(),
+                access_ttl_secs: 60,
+                leeway_secs: 0,
+            },
+            &SecretString::from("s".repeat(40)),
+            Arc::new(SystemClock),
+        )
+        .unwrap()
+    }
+
+    fn token(svc: &TokenService, perms: &[&str]) -> String {
+        svc.issue_access(&AccessSubject {
+            user_id: UserId(1),
+            username: "ann".into(),
+            roles: vec![RoleName::user()],
+            permissions: perms
+                .iter()
+                .map(|p| Permission::parse(p).unwrap())
+                .collect(),
+        })
+        .unwrap()
+        .token
+    }
+
+    #[actix_web::test]
+    async fn require_permission_in_any_actix_app() {
+        let svc = tokens();
+        let app = test::init_service(
+            App::new()
+                .app_data(web::Data::new(svc.verifier()))
+                .service(guarded),
+        )
+        .await;
+        let call = |token: Option<String>| {
+            let mut req = test::TestRequest::get().uri("/guarded");
+            if let Some(t) = token {
+                req = req.insert_header(("Authorization", format!("Bearer {t}")));
+            }
+            req.to_request()
+        };
+        assert_eq!(test::call_service(&app, call(None)).await.status(), 401);
+        let res = test::call_service(&app, call(Some(token(&svc, &["users:read"])))).await;
+        assert_eq!(res.status(), 403);
+        let body: serde_json::Value = test::read_body_json(res).await;
+        assert_eq!(body["error"], "missing_permission");
+        assert_eq!(body["message"], "Require permission users:write!");
+        let res = test::call_service(&app, call(Some(token(&svc, &["users:write"])))).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(test::read_body(res).await, "ann");
+    }
 }

@@ -24,7 +24,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use error::{ApiError, ErrorBody};
-pub use extract::{Admin, AuthUser, Moderator, RequireRole, Role};
+pub use extract::{
+    Admin, AuthUser, Moderator, PermissionName, RequirePermission, RequireRole, Role, permissions,
+};
 
 /// Largest JSON body accepted on the API, in bytes.
 pub const JSON_BODY_LIMIT: usize = 16 * 1024;

@@ -23,6 +23,10 @@ fn subject() -> AccessSubject {
         user_id: UserId(42),
         username: "bench_user".into(),
         roles: vec![RoleName::user(), RoleName::moderator()],
+        permissions: ["content:read", "content:moderate", "users:read"]
+            .iter()
+            .map(|p| rolegate_domain::Permission::parse(p).unwrap())
+            .collect(),
     }
 }
 
@@ -73,6 +77,7 @@ fn claims(c: &mut Criterion) {
         jti: "dGhpcyBpcyBhIGp0aQ".into(),
         name: "bench_user".into(),
         roles: vec!["user".into(), "moderator".into()],
+        perms: vec!["content:read".into(), "users:read".into()],
     };
     let json = serde_json::to_vec(&claims).unwrap();
     c.bench_function("claims serialise", |b| {

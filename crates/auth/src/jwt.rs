@@ -39,6 +39,9 @@ pub struct AccessClaims {
     pub name: String,
     /// Role names (`user`, `moderator`, `admin`, custom ones).
     pub roles: Vec<String>,
+    /// Permissions the roles grant (`resource:action`), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub perms: Vec<String>,
 }
 
 impl AccessClaims {
@@ -49,6 +52,10 @@ impl AccessClaims {
 
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
+    }
+
+    pub fn has_permission(&self, permission: &str) -> bool {
+        self.perms.iter().any(|p| p == permission)
     }
 }
 
@@ -337,6 +344,11 @@ impl TokenIssuer for TokenService {
                 .iter()
                 .map(|r| r.as_str().to_owned())
                 .collect(),
+            perms: subject
+                .permissions
+                .iter()
+                .map(|p| p.as_str().to_owned())
+                .collect(),
         };
         Ok(IssuedToken {
             token: self.sign(&claims)?,
@@ -395,6 +407,7 @@ mod tests {
             user_id: UserId(42),
             username: "alice".into(),
             roles: vec![RoleName::user(), RoleName::admin()],
+            permissions: vec![rolegate_domain::Permission::parse("users:read").unwrap()],
         }
     }
 

@@ -216,6 +216,7 @@ mod tests {
                 user_id: UserId(7),
                 username: "ann".into(),
                 roles: vec![RoleName::user()],
+                permissions: vec![],
             })
             .unwrap()
             .token

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::{StoreError, UniqueField};
-use crate::types::{Email, Password, PasswordHash, RoleName, UserId, Username};
+use crate::types::{Email, Password, PasswordHash, Permission, RoleName, UserId, Username};
 
 /// A user to be created, with the roles it gets.
 #[derive(Debug, Clone)]
@@ -25,6 +25,8 @@ pub struct UserCredentials {
     pub password_hash: PasswordHash,
     /// Ordered by the role's creation: user, moderator, admin, then custom roles.
     pub roles: Vec<RoleName>,
+    /// What the roles grant, de-duplicated and sorted.
+    pub permissions: Vec<Permission>,
     pub disabled: bool,
 }
 
@@ -92,6 +94,7 @@ pub struct AccessSubject {
     pub user_id: UserId,
     pub username: String,
     pub roles: Vec<RoleName>,
+    pub permissions: Vec<Permission>,
 }
 
 /// A freshly issued access token.

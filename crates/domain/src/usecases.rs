@@ -354,6 +354,7 @@ impl AuthService {
                 user_id: user.id,
                 username: user.username.clone(),
                 roles: user.roles.clone(),
+                permissions: user.permissions.clone(),
             })
             .map_err(|e| AuthError::Internal(e.to_string()))
     }

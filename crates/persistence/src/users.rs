@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use rolegate_domain::{
-    Email, HealthCheck, NewUser, PasswordHash, RoleName, StoreError, UniqueField, UserCredentials,
-    UserId, UserStore, Username,
+    Email, HealthCheck, NewUser, PasswordHash, Permission, RoleName, StoreError, UniqueField,
+    UserCredentials, UserId, UserStore, Username,
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, QueryFilter,
@@ -12,7 +12,7 @@ use sea_orm::{
 };
 
 use crate::Database;
-use crate::entities::{roles, user_roles, users};
+use crate::entities::{permissions, role_permissions, roles, user_roles, users};
 use crate::error::{is_unique_violation, map_db_err};
 
 impl Database {
@@ -66,14 +66,40 @@ impl Database {
 }
 
 impl Database {
+    /// The permissions the user's roles grant, de-duplicated and sorted.
+    async fn permissions_of(&self, user: i64) -> Result<Vec<Permission>, StoreError> {
+        let granted: Vec<String> = permissions::Entity::find()
+            .select_only()
+            .column(permissions::Column::Name)
+            .distinct()
+            .join(
+                JoinType::InnerJoin,
+                permissions::Relation::RolePermissions.def(),
+            )
+            .join(JoinType::InnerJoin, role_permissions::Relation::Role.def())
+            .join(JoinType::InnerJoin, roles::Relation::UserRoles.def())
+            .filter(user_roles::Column::UserId.eq(user))
+            .order_by_asc(permissions::Column::Name)
+            .into_tuple()
+            .all(&self.conn)
+            .await
+            .map_err(map_db_err)?;
+        Ok(granted
+            .iter()
+            .filter_map(|p| Permission::parse(p).ok())
+            .collect())
+    }
+
     async fn credentials_of(&self, user: users::Model) -> Result<UserCredentials, StoreError> {
         let roles = Self::role_names_of(&self.conn, user.id).await?;
+        let permissions = self.permissions_of(user.id).await?;
         Ok(UserCredentials {
             id: UserId(user.id),
             username: user.username,
             email: user.email,
             password_hash: PasswordHash::new(user.password_hash),
             roles,
+            permissions,
             disabled: user.disabled,
         })
     }

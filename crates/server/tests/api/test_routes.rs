@@ -241,3 +241,72 @@ async fn forged_and_invalid_tokens_are_401_unauthorized() {
         assert_eq!(body["message"], "Unauthorized!", "{what}");
     }
 }
+
+fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn tokens_carry_the_permissions_of_the_roles() {
+    let app = spawn_app().await;
+    let user = claims_of(&app.user_token("perm_user", &["user"]).await);
+    assert_eq!(user["perms"], json!(["content:read"]));
+    let moderator = claims_of(&app.user_token("perm_mod", &["moderator"]).await);
+    assert_eq!(
+        moderator["perms"],
+        json!(["content:moderate", "content:read", "users:read"])
+    );
+    let admin = claims_of(&app.user_token("perm_admin", &["user", "admin"]).await);
+    assert_eq!(
+        admin["perms"],
+        json!([
+            "audit:read",
+            "content:moderate",
+            "content:read",
+            "roles:read",
+            "roles:write",
+            "users:read",
+            "users:write"
+        ])
+    );
+}
+
+#[tokio::test]
+async fn fifty_roles_still_make_a_token_well_under_4_kib() {
+    let app = spawn_app().await;
+    let name = "many_roles";
+    app.signup(name, "many_roles@example.com", "a good long password", None)
+        .await;
+    for i in 0..50 {
+        app.sql(&format!(
+            "INSERT INTO roles (name, description, built_in, created_at) VALUES ('team-{i:02}', '', FALSE, CURRENT_TIMESTAMP)"
+        ))
+        .await;
+        app.sql(&format!(
+            "INSERT INTO permissions (name, description) VALUES ('project{i:02}:write', '')"
+        ))
+        .await;
+        app.sql(&format!(
+            "INSERT INTO role_permissions (role_id, permission_id) SELECT r.id, p.id FROM roles r, permissions p WHERE r.name = 'team-{i:02}' AND p.name IN ('project{i:02}:write', 'content:read')"
+        ))
+        .await;
+        app.sql(&format!(
+            "INSERT INTO user_roles (user_id, role_id) SELECT u.id, r.id FROM users u, roles r WHERE u.username_key = '{name}' AND r.name = 'team-{i:02}'"
+        ))
+        .await;
+    }
+    let (token, _) = app.session(name, "a good long password").await;
+    let claims = claims_of(&token);
+    assert_eq!(claims["roles"].as_array().unwrap().len(), 51);
+    assert_eq!(
+        claims["perms"].as_array().unwrap().len(),
+        51,
+        "de-duplicated"
+    );
+    assert!(token.len() < 4096, "token is {} bytes", token.len());
+    assert_eq!(
+        app.get_with_token("/api/test/user", &token).await.status(),
+        200
+    );
+}
