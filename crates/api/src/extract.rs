@@ -119,19 +119,35 @@ impl<R: Role> FromRequest for RequireRole<R> {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req).and_then(|user| {
-            if user.has_role(R::NAME) {
-                Ok(RequireRole {
-                    user,
-                    _role: PhantomData,
-                })
-            } else {
-                Err(ApiError::Forbidden {
-                    code: "missing_role",
-                    message: format!("Require {} Role!", R::LABEL),
-                })
-            }
+        let user = authorize(
+            req,
+            |c| c.has_role(R::NAME),
+            "missing_role",
+            || format!("Require {} Role!", R::LABEL),
+        );
+        ready(user.map(|user| RequireRole {
+            user,
+            _role: PhantomData,
         }))
+    }
+}
+
+/// A valid token whose claims pass `allowed`; otherwise 401 (no or bad
+/// token) or 403 with `code` and `message`.
+fn authorize(
+    req: &HttpRequest,
+    allowed: impl FnOnce(&AccessClaims) -> bool,
+    code: &'static str,
+    message: impl FnOnce() -> String,
+) -> Result<AuthUser, ApiError> {
+    let user = authenticate(req)?;
+    if allowed(&user.claims) {
+        Ok(user)
+    } else {
+        Err(ApiError::Forbidden {
+            code,
+            message: message(),
+        })
     }
 }
 
@@ -179,18 +195,15 @@ impl<P: PermissionName> FromRequest for RequirePermission<P> {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req).and_then(|user| {
-            if user.claims.has_permission(P::NAME) {
-                Ok(RequirePermission {
-                    user,
-                    _permission: PhantomData,
-                })
-            } else {
-                Err(ApiError::Forbidden {
-                    code: "missing_permission",
-                    message: format!("Require permission {}!", P::NAME),
-                })
-            }
+        let user = authorize(
+            req,
+            |c| c.has_permission(P::NAME),
+            "missing_permission",
+            || format!("Require permission {}!", P::NAME),
+        );
+        ready(user.map(|user| RequirePermission {
+            user,
+            _permission: PhantomData,
         }))
     }
 }
