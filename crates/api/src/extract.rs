@@ -43,7 +43,8 @@ pub fn token_from_request(req: &HttpRequest) -> Option<&str> {
 /// A caller with a valid access token.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
-    pub claims: AccessClaims,
+    /// Shared with the verifier's cache: cloning an `AuthUser` is cheap.
+    pub claims: std::sync::Arc<AccessClaims>,
 }
 
 impl AuthUser {
@@ -63,7 +64,7 @@ fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
     let verifier = req
         .app_data::<web::Data<TokenVerifier>>()
         .ok_or_else(|| ApiError::Internal("no TokenVerifier registered as app data".into()))?;
-    match verifier.verify(token) {
+    match verifier.verify_shared(token) {
         Ok(claims) => Ok(AuthUser { claims }),
         Err(reason) => {
             tracing::debug!(%reason, "access token refused");
@@ -301,7 +302,7 @@ mod tests {
 
     #[get("/guarded")]
     async fn guarded(who: RequirePermission<UsersWrite>) -> HttpResponse {
-        HttpResponse::Ok().body(who.user.claims.name)
+        HttpResponse::Ok().body(who.user.claims.name.clone())
     }
 
     fn tokens() -> TokenService {

@@ -117,17 +117,17 @@ pub struct TokenVerifier {
 /// that passed every check are cached; keys never change while a process
 /// runs, so the same text always verifies the same way until it expires.
 struct VerifiedCache {
-    entries: std::sync::RwLock<HashMap<Box<str>, AccessClaims>>,
+    entries: std::sync::RwLock<HashMap<Box<str>, Arc<AccessClaims>>>,
     capacity: usize,
 }
 
 impl VerifiedCache {
-    fn get(&self, token: &str, now: i64) -> Option<AccessClaims> {
+    fn get(&self, token: &str, now: i64) -> Option<Arc<AccessClaims>> {
         let entries = self.entries.read().ok()?;
         entries.get(token).filter(|c| now < c.exp).cloned()
     }
 
-    fn put(&self, token: &str, claims: &AccessClaims, now: i64) {
+    fn put(&self, token: &str, claims: &Arc<AccessClaims>, now: i64) {
         let Ok(mut entries) = self.entries.write() else {
             return;
         };
@@ -138,7 +138,7 @@ impl VerifiedCache {
                 entries.clear();
             }
         }
-        entries.insert(token.into(), claims.clone());
+        entries.insert(token.into(), Arc::clone(claims));
     }
 }
 
@@ -224,14 +224,20 @@ impl TokenVerifier {
 
     /// Verifies the signature, algorithm, `typ`, issuer, audience and expiry.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, VerifyError> {
+        self.verify_shared(token).map(Arc::unwrap_or_clone)
+    }
+
+    /// Like [`verify`](Self::verify), sharing the claims with the cache
+    /// instead of copying them (a cache hit allocates nothing).
+    pub fn verify_shared(&self, token: &str) -> Result<Arc<AccessClaims>, VerifyError> {
         let Some(cache) = &self.cache else {
-            return self.verify_uncached(token);
+            return self.verify_uncached(token).map(Arc::new);
         };
         let now = chrono::Utc::now().timestamp();
         if let Some(claims) = cache.get(token, now) {
             return Ok(claims);
         }
-        let claims = self.verify_uncached(token)?;
+        let claims = Arc::new(self.verify_uncached(token)?);
         cache.put(token, &claims, now);
         Ok(claims)
     }
