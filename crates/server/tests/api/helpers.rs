@@ -3,7 +3,6 @@
 //! port 0, and a client. Logs are captured so tests can search them; set
 //! `TEST_LOG=1` to also print them.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -426,9 +425,4 @@ pub fn unique_name(prefix: &str) -> String {
         "{prefix}_{}",
         &uuid::Uuid::new_v4().simple().to_string()[..10]
     )
-}
-
-#[allow(dead_code)]
-pub fn flush_stdout() {
-    let _ = std::io::stdout().flush();
 }
