@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_users_roles_permissions;
 mod m20261127_000002_refresh_tokens;
 mod m20261127_000003_auth_attempts;
+mod m20261127_000004_audit_events;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_users_roles_permissions::Migration),
             Box::new(m20261127_000002_refresh_tokens::Migration),
             Box::new(m20261127_000003_auth_attempts::Migration),
+            Box::new(m20261127_000004_audit_events::Migration),
         ]
     }
 }

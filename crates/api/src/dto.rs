@@ -94,3 +94,188 @@ pub struct HealthResponse {
     /// `ok` (alive), `ready`, or `not_ready`.
     pub status: String,
 }
+
+/// The signed-in user's profile.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "id": 1, "username": "alice", "email": "alice@example.com", "roles": ["ROLE_USER"],
+    "permissions": ["content:read"], "createdAt": "2026-11-27T08:00:00Z"
+}))]
+pub struct MeResponse {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    /// In the tutorial's form, as at sign-in: `ROLE_USER`, …
+    pub roles: Vec<String>,
+    /// What the roles grant, sorted.
+    pub permissions: Vec<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A user as the admin API shows it. Roles are plain names (`admin`), as the
+/// admin API takes them.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "id": 2, "username": "bob", "email": "bob@example.com", "roles": ["user", "editor"],
+    "disabled": false, "createdAt": "2026-11-27T08:00:00Z"
+}))]
+pub struct AdminUser {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub roles: Vec<String>,
+    pub disabled: bool,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Only when one user is shown: what the roles grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<String>>,
+}
+
+/// One page of users.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserPage {
+    pub items: Vec<AdminUser>,
+    pub page: u32,
+    pub per_page: u32,
+    /// How many users match in all.
+    pub total: u64,
+}
+
+/// Paging for lists: `page` from 1, `per_page` 1–100 (default 20).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page number, from 1.
+    #[param(minimum = 1, maximum = 100000)]
+    pub page: Option<u32>,
+    /// Items per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub per_page: Option<u32>,
+}
+
+/// Paging and search for the user list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserListParams {
+    /// Page number, from 1.
+    #[param(minimum = 1, maximum = 100000)]
+    pub page: Option<u32>,
+    /// Items per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub per_page: Option<u32>,
+    /// Case-insensitive text to find in the username or the e-mail (at most 64 characters).
+    #[param(max_length = 64)]
+    pub q: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"roles": ["user", "editor"]}))]
+pub struct SetRolesRequest {
+    /// The user's roles after the change (replaces the current ones).
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"disabled": true}))]
+pub struct UpdateUserRequest {
+    /// `true` disables the account (sign-in and refresh refused, sessions
+    /// ended); `false` enables it again.
+    pub disabled: bool,
+}
+
+/// A role and what it grants.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"name": "editor", "description": "Edits articles", "builtIn": false, "permissions": ["articles:write", "content:read"]}))]
+pub struct RoleResponse {
+    pub name: String,
+    pub description: String,
+    /// `user`, `moderator` and `admin` are built in: they cannot be deleted.
+    pub built_in: bool,
+    pub permissions: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"name": "editor", "description": "Edits articles", "permissions": ["articles:write", "content:read"]}))]
+pub struct CreateRoleRequest {
+    /// 2–32 characters: a letter, then letters, digits, `_` or `-` (lower-cased).
+    #[schema(min_length = 2, max_length = 32)]
+    pub name: String,
+    #[serde(default)]
+    #[schema(max_length = 255)]
+    pub description: Option<String>,
+    /// Names from `GET /api/admin/permissions`.
+    #[serde(default)]
+    pub permissions: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"permissions": ["articles:write", "articles:publish", "content:read"]}))]
+pub struct UpdateRoleRequest {
+    /// The role's permissions after the change (replaces the current ones).
+    pub permissions: Vec<String>,
+    /// A new description; unchanged when absent.
+    #[serde(default)]
+    #[schema(max_length = 255)]
+    pub description: Option<String>,
+}
+
+/// A permission of the catalogue.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"name": "users:read", "description": "List and read user accounts", "builtIn": true}))]
+pub struct PermissionResponse {
+    pub name: String,
+    pub description: String,
+    pub built_in: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"name": "articles:write", "description": "Write articles"}))]
+pub struct CreatePermissionRequest {
+    /// `resource:action`, each part a letter then letters, digits, `_` or `-`; at most 64 characters.
+    #[schema(max_length = 64)]
+    pub name: String,
+    #[serde(default)]
+    #[schema(max_length = 255)]
+    pub description: Option<String>,
+}
+
+/// An audit event: who did what to what, and when.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "id": 7, "at": "2026-11-27T08:00:00Z", "actorId": 1, "actor": "root",
+    "action": "user.roles.set", "target": "user:2",
+    "detail": {"username": "bob", "before": ["user"], "after": ["user", "editor"]}
+}))]
+pub struct AuditEventResponse {
+    pub id: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The acting user's id; absent for the command line and the bootstrap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor_id: Option<i64>,
+    /// The acting user's name, or `cli` / `bootstrap`.
+    pub actor: String,
+    /// `user.create`, `user.roles.set`, `user.disable`, `user.enable`, `user.delete`,
+    /// `role.create`, `role.update`, `role.delete`, `permission.create`.
+    pub action: String,
+    /// `user:<id>`, `role:<name>` or `permission:<name>`.
+    pub target: String,
+    /// Details of the change (e.g. roles before and after).
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+/// One page of audit events, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditPage {
+    pub items: Vec<AuditEventResponse>,
+    pub page: u32,
+    pub per_page: u32,
+    pub total: u64,
+}

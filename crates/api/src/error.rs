@@ -43,6 +43,9 @@ pub enum ApiError {
     Forbidden { code: &'static str, message: String },
     #[error("Not found")]
     NotFound,
+    /// A 404 that says what was not found.
+    #[error("{message}")]
+    NotFoundWith { code: &'static str, message: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
     #[error("Request body is too large")]
@@ -74,7 +77,8 @@ impl ApiError {
             Self::BadRequest { code, .. }
             | Self::Unauthorized { code, .. }
             | Self::Forbidden { code, .. }
-            | Self::Conflict { code, .. } => code,
+            | Self::Conflict { code, .. }
+            | Self::NotFoundWith { code, .. } => code,
             Self::Validation(_) => "validation_failed",
             Self::NoToken => "no_token",
             Self::InvalidToken => "invalid_token",
@@ -119,7 +123,7 @@ impl ResponseError for ApiError {
                 StatusCode::UNAUTHORIZED
             }
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::NotFoundWith { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -204,5 +208,60 @@ impl From<AuthError> for ApiError {
 impl From<rolegate_domain::StoreError> for ApiError {
     fn from(e: rolegate_domain::StoreError) -> Self {
         AuthError::from(e).into()
+    }
+}
+
+impl From<rolegate_domain::AdminError> for ApiError {
+    fn from(e: rolegate_domain::AdminError) -> Self {
+        use rolegate_domain::AdminError as E;
+        let message = e.to_string();
+        match e {
+            E::Validation(f) => Self::Validation(f),
+            E::UserNotFound | E::RoleNotFound(_) => Self::NotFoundWith {
+                code: "not_found",
+                message,
+            },
+            E::UnknownRole(_) => Self::bad_request("unknown_role", message),
+            E::UnknownPermission(_) => Self::bad_request("unknown_permission", message),
+            E::RoleExists(_) => Self::Conflict {
+                code: "role_exists",
+                message,
+            },
+            E::PermissionExists(_) => Self::Conflict {
+                code: "permission_exists",
+                message,
+            },
+            E::UsernameTaken => Self::Conflict {
+                code: "username_taken",
+                message,
+            },
+            E::EmailTaken => Self::Conflict {
+                code: "email_taken",
+                message,
+            },
+            E::LastAdmin => Self::Conflict {
+                code: "last_admin",
+                message,
+            },
+            E::BuiltInRole(_) => Self::Conflict {
+                code: "built_in_role",
+                message,
+            },
+            E::Escalation(_) => Self::Forbidden {
+                code: "escalation",
+                message,
+            },
+            E::NotAllowed(_) => Self::Forbidden {
+                code: "missing_permission",
+                message,
+            },
+            E::ActorGone => Self::Forbidden {
+                code: "account_disabled",
+                message,
+            },
+            E::Unavailable(d) => Self::Unavailable(d),
+            E::Overloaded => Self::Overloaded,
+            E::Internal(d) => Self::Internal(d),
+        }
     }
 }

@@ -133,6 +133,68 @@ impl<R: Role> FromRequest for RequireRole<R> {
     }
 }
 
+/// Declares a role marker type for [`RequireRole`] / [`RequireAnyRole`]:
+/// `rolegate_api::role!(Editor, "editor");` (the 403 message says
+/// `Require Editor Role!`).
+#[macro_export]
+macro_rules! role {
+    ($(#[$meta:meta])* $name:ident, $role:literal) => {
+        $(#[$meta])*
+        #[derive(Debug)]
+        pub struct $name;
+        impl $crate::extract::Role for $name {
+            const NAME: &'static str = $role;
+            const LABEL: &'static str = stringify!($name);
+        }
+    };
+}
+
+/// A set of roles, as a tuple of [`Role`] markers: `(Moderator, Admin)`.
+pub trait Roles {
+    const NAMES: &'static [&'static str];
+    const LABELS: &'static [&'static str];
+}
+
+macro_rules! roles_tuple {
+    ($($r:ident),+) => {
+        impl<$($r: Role),+> Roles for ($($r,)+) {
+            const NAMES: &'static [&'static str] = &[$($r::NAME),+];
+            const LABELS: &'static [&'static str] = &[$($r::LABEL),+];
+        }
+    };
+}
+roles_tuple!(A);
+roles_tuple!(A, B);
+roles_tuple!(A, B, C);
+roles_tuple!(A, B, C, D);
+
+/// A caller whose valid token carries at least one of the roles `R`, a
+/// tuple of markers: `RequireAnyRole<(Moderator, Admin)>`. Otherwise 401 (no
+/// or bad token) or 403 `Require Moderator or Admin Role!`. Claims only.
+#[derive(Debug)]
+pub struct RequireAnyRole<R: Roles> {
+    pub user: AuthUser,
+    _roles: PhantomData<R>,
+}
+
+impl<R: Roles> FromRequest for RequireAnyRole<R> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let user = authorize(
+            req,
+            |c| R::NAMES.iter().any(|r| c.has_role(r)),
+            "missing_role",
+            || format!("Require {} Role!", R::LABELS.join(" or ")),
+        );
+        ready(user.map(|user| RequireAnyRole {
+            user,
+            _roles: PhantomData,
+        }))
+    }
+}
+
 /// A valid token whose claims pass `allowed`; otherwise 401 (no or bad
 /// token) or 403 with `code` and `message`.
 fn authorize(
@@ -207,6 +269,27 @@ impl<P: PermissionName> FromRequest for RequirePermission<P> {
             _permission: PhantomData,
         }))
     }
+}
+
+/// A path parameter of the wrong type (`/api/admin/users/abc`): 400.
+pub fn path_error(_err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::bad_request(
+        "invalid_path",
+        "Invalid path parameter: expected an integer id",
+    )
+    .into()
+}
+
+/// A query string that does not parse (`?page=x`): 400, without the value.
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _req: &HttpRequest,
+) -> actix_web::Error {
+    let detail = match &err {
+        actix_web::error::QueryPayloadError::Deserialize(e) => without_values(&e.to_string()),
+        _ => "could not be read".to_owned(),
+    };
+    ApiError::bad_request("invalid_query", format!("Invalid query string: {detail}")).into()
 }
 
 /// Turns actix's JSON body errors into clear 400/413 JSON errors.

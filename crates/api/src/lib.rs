@@ -17,7 +17,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpRequest, HttpResponse, web};
 use rolegate_auth::TokenVerifier;
-use rolegate_domain::{AuthService, HealthCheck};
+use rolegate_domain::{AdminService, AuthService, HealthCheck};
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -25,7 +25,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use error::{ApiError, ErrorBody};
 pub use extract::{
-    Admin, AuthUser, Moderator, PermissionName, RequirePermission, RequireRole, Role, permissions,
+    Admin, AuthUser, Moderator, PermissionName, RequireAnyRole, RequirePermission, RequireRole,
+    Role, Roles, permissions,
 };
 
 /// Largest JSON body accepted on the API, in bytes.
@@ -57,6 +58,7 @@ impl Default for HttpSettings {
 #[derive(Clone)]
 pub struct AppState {
     pub auth: AuthService,
+    pub admin: AdminService,
     pub verifier: TokenVerifier,
     /// The public verification keys, served at `/.well-known/jwks.json`.
     pub jwks: Arc<rolegate_auth::JwkSet>,
@@ -89,6 +91,8 @@ pub fn build_app(
                 .limit(JSON_BODY_LIMIT)
                 .error_handler(extract::json_error),
         )
+        .app_data(web::PathConfig::default().error_handler(extract::path_error))
+        .app_data(web::QueryConfig::default().error_handler(extract::query_error))
         .configure(routes)
         .split_for_parts();
     let api = openapi::finish(api);
@@ -119,7 +123,23 @@ fn routes(cfg: &mut ServiceConfig<'_>) {
                 .service(handlers::auth::signin)
                 .service(handlers::auth::refresh_token)
                 .service(handlers::auth::signout)
-                .service(handlers::auth::signout_all),
+                .service(handlers::auth::signout_all)
+                .service(handlers::auth::me),
+        )
+        .service(
+            utoipa_actix_web::scope("/api/admin")
+                .service(handlers::admin::list_users)
+                .service(handlers::admin::get_user)
+                .service(handlers::admin::set_user_roles)
+                .service(handlers::admin::update_user)
+                .service(handlers::admin::delete_user)
+                .service(handlers::admin::list_roles)
+                .service(handlers::admin::create_role)
+                .service(handlers::admin::update_role)
+                .service(handlers::admin::delete_role)
+                .service(handlers::admin::list_permissions)
+                .service(handlers::admin::create_permission)
+                .service(handlers::admin::audit),
         )
         .service(
             utoipa_actix_web::scope("/api/test")

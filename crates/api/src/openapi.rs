@@ -12,7 +12,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
         license(name = "MIT OR Apache-2.0")
     ),
     tags(
-        (name = "auth", description = "Sign-up and sign-in"),
+        (name = "auth", description = "Sign-up, sign-in, sessions and the signed-in user's profile"),
+        (name = "admin", description = "Users, roles, permissions and the audit log. Each route names the permission it requires; the caller's current permissions are checked again in the database."),
         (name = "test", description = "The tutorial's role-gated content routes"),
         (name = "health", description = "Liveness and readiness"),
         (name = "keys", description = "Public keys for verifying access tokens"),

@@ -7,6 +7,10 @@ use std::collections::BTreeMap;
 pub enum UniqueField {
     Username,
     Email,
+    /// A role name.
+    Role,
+    /// A permission name.
+    Permission,
 }
 
 /// What a store (database) can report. Drivers' errors are translated into
@@ -17,6 +21,15 @@ pub enum StoreError {
     Conflict(UniqueField),
     #[error("role does not exist: {0}")]
     UnknownRole(String),
+    #[error("permission does not exist: {0}")]
+    UnknownPermission(String),
+    /// The user or role the write addresses does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The write would leave no active user with the `admin` role (the
+    /// store checks this inside the write's transaction, under a lock).
+    #[error("the last active admin cannot be removed")]
+    LastAdmin,
     /// The database cannot be reached (connection refused, pool timed out…).
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -88,6 +101,11 @@ impl From<StoreError> for AuthError {
             StoreError::UnknownRole(r) => AuthError::UnknownRole(r),
             StoreError::Unavailable(d) => AuthError::Unavailable(d),
             StoreError::Internal(d) => AuthError::Internal(d),
+            // Not produced by the stores the authentication use cases call.
+            other @ (StoreError::Conflict(UniqueField::Role | UniqueField::Permission)
+            | StoreError::UnknownPermission(_)
+            | StoreError::NotFound
+            | StoreError::LastAdmin) => AuthError::Internal(other.to_string()),
         }
     }
 }

@@ -5,12 +5,18 @@
 //! library: `rolegate-persistence` and `rolegate-auth` implement its ports,
 //! `rolegate-api` drives its use cases.
 
+pub mod admin;
 pub mod error;
 pub mod ports;
 pub mod throttle;
 pub mod types;
 pub mod usecases;
 
+pub use admin::{
+    Actor, AdminDeps, AdminError, AdminService, AdminStore, AuditEvent, Bootstrap, CreateUser,
+    NewAuditEvent, NewRole, Page, PageRequest, PermissionInfo, RoleInfo, UserProfile, UserSummary,
+    perms,
+};
 pub use error::{AuthError, FieldErrors, StoreError, UniqueField};
 pub use ports::{
     AccessSubject, AttemptStore, Attempts, Clock, HashError, HealthCheck, IssuedToken, ManualClock,

@@ -157,7 +157,89 @@ impl Password {
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
+
+    /// Refuses passwords that are easy to guess for an account that an
+    /// operator creates (the command line, the first admin): fewer than 12
+    /// characters, fewer than 6 different characters, one of the most common
+    /// passwords, or one containing the username or the e-mail's local part.
+    /// (NIST SP 800-63B: length and a block list, no composition rules.)
+    pub fn check_strength(&self, username: &Username, email: &Email) -> Result<(), String> {
+        const MIN_STRONG: usize = 12;
+        let pw = self.expose();
+        let lower = pw.to_lowercase();
+        if pw.chars().count() < MIN_STRONG {
+            return Err(format!(
+                "is too weak: use at least {MIN_STRONG} characters (a passphrase of a few words works well)"
+            ));
+        }
+        let distinct: std::collections::BTreeSet<char> = lower.chars().collect();
+        if distinct.len() < 6 {
+            return Err("is too weak: it repeats too few different characters".into());
+        }
+        let built_on_common = COMMON_PASSWORDS.iter().any(|c| {
+            lower.contains(c)
+                && lower
+                    .replace(c, "")
+                    .chars()
+                    .filter(|x| x.is_alphabetic())
+                    .count()
+                    < 4
+        });
+        if built_on_common {
+            return Err("is too weak: it is (or is built on) a very common password".into());
+        }
+        let local = email.as_str().split('@').next().unwrap_or("");
+        if lower.contains(&username.key()) || (local.len() >= 3 && lower.contains(local)) {
+            return Err("is too weak: it contains the username or the e-mail address".into());
+        }
+        Ok(())
+    }
 }
+
+/// The most common passwords of public breach corpora (lower-cased); a
+/// password built on one of them with a short suffix is refused as well.
+const COMMON_PASSWORDS: [&str; 40] = [
+    "123456789012",
+    "1234567890",
+    "12345678",
+    "123456",
+    "qwertyuiop",
+    "qwerty123",
+    "qwerty",
+    "password",
+    "passw0rd",
+    "p@ssw0rd",
+    "p@ssword",
+    "iloveyou",
+    "admin123",
+    "administrator",
+    "welcome",
+    "letmein",
+    "monkey",
+    "dragon",
+    "football",
+    "baseball",
+    "sunshine",
+    "princess",
+    "superman",
+    "starwars",
+    "whatever",
+    "trustno1",
+    "master",
+    "shadow",
+    "abc123",
+    "1q2w3e4r",
+    "zaq12wsx",
+    "asdfghjkl",
+    "changeme",
+    "secret",
+    "rolegate",
+    "default",
+    "111111",
+    "000000",
+    "654321",
+    "987654321",
+];
 
 impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -276,6 +358,36 @@ impl fmt::Display for Permission {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn weak_passwords_are_refused_for_operator_accounts() {
+        let user = Username::parse("root_admin").unwrap();
+        let email = Email::parse("ops-team@example.com").unwrap();
+        let check = |p: &str| Password::parse(p).unwrap().check_strength(&user, &email);
+        for weak in [
+            "short-pw1",
+            "aaaaaaaaaaaaaaaa",
+            "abababababab",
+            "password1234",
+            "Password!2024",
+            "qwertyuiop12",
+            "my-root_admin-pw",
+            "ops-team-secret-99",
+        ] {
+            assert!(check(weak).is_err(), "{weak} should be refused");
+        }
+        for strong in [
+            "correct horse battery staple",
+            "tX9#mQ2!vL7pZ4",
+            "password in a long sentence",
+        ] {
+            assert!(
+                check(strong).is_ok(),
+                "{strong} should pass: {:?}",
+                check(strong)
+            );
+        }
+    }
 
     #[test]
     fn username_accepts_tutorial_names_and_keys_case_insensitively() {

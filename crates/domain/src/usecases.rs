@@ -136,8 +136,8 @@ impl AuthService {
             return Err(AuthError::UnknownRole(missing.to_string()));
         }
         match users.find_conflict(&req.username, &req.email).await? {
-            Some(UniqueField::Username) => return Err(AuthError::UsernameTaken),
             Some(UniqueField::Email) => return Err(AuthError::EmailTaken),
+            Some(_) => return Err(AuthError::UsernameTaken),
             None => {}
         }
         let password_hash = self.deps.hasher.hash(&req.password).await?;

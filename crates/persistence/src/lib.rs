@@ -2,6 +2,7 @@
 //! chosen by the database URL. Implements the domain's store ports; SeaORM
 //! types never leave this crate.
 
+mod admin;
 mod attempts;
 mod entities;
 mod error;

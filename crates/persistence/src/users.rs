@@ -41,7 +41,7 @@ impl Database {
         }
     }
 
-    async fn role_names_of<C: ConnectionTrait>(
+    pub(crate) async fn role_names_of<C: ConnectionTrait>(
         db: &C,
         user: i64,
     ) -> Result<Vec<RoleName>, StoreError> {
@@ -67,7 +67,7 @@ impl Database {
 
 impl Database {
     /// The permissions the user's roles grant, de-duplicated and sorted.
-    async fn permissions_of(&self, user: i64) -> Result<Vec<Permission>, StoreError> {
+    pub(crate) async fn permissions_of(&self, user: i64) -> Result<Vec<Permission>, StoreError> {
         let granted: Vec<String> = permissions::Entity::find()
             .select_only()
             .column(permissions::Column::Name)

@@ -33,6 +33,38 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Manage users: create the first admin, grant roles, list.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Create a user. The password is read from --password-file, or from
+    /// standard input (a prompt without echo on a terminal, else one line).
+    /// Weak passwords are refused.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// A role to grant; repeat for several (default: user).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// A file holding the password.
+        #[arg(long)]
+        password_file: Option<std::path::PathBuf>,
+    },
+    /// Add a role to a user.
+    Grant { username: String, role: String },
+    /// List users (id, username, e-mail, roles, status).
+    List {
+        /// Only users whose username or e-mail contains this.
+        #[arg(long)]
+        q: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,6 +118,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?;
             Ok(())
         }
+        Command::User { action } => {
+            let settings = Settings::load()?;
+            telemetry::init(&settings.log);
+            let db = open_database(&settings).await?;
+            let result = user(&settings, &db, action).await;
+            db.close().await;
+            result
+        }
         Command::Migrate { action } => {
             let mut settings = Settings::load()?;
             telemetry::init(&settings.log);
@@ -111,6 +151,135 @@ async fn migrate(db: &rolegate_persistence::Database, action: MigrateAction) -> 
         MigrateAction::Status => {
             for (name, applied) in db.migration_status().await? {
                 println!("{} {name}", if applied { "applied" } else { "pending" });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn field_errors(e: rolegate_domain::AdminError) -> anyhow::Error {
+    match e {
+        rolegate_domain::AdminError::Validation(f) => anyhow::anyhow!(
+            "{}",
+            f.0.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+fn read_password(file: Option<&std::path::Path>) -> anyhow::Result<rolegate_domain::Password> {
+    use std::io::IsTerminal as _;
+    if let Some(path) = file {
+        return crate::startup::read_password_file(path);
+    }
+    let line = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Again: ")?;
+        if first != again {
+            anyhow::bail!("the passwords differ");
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\n', '\r']).to_owned()
+    };
+    rolegate_domain::Password::parse(&line).map_err(|e| anyhow::anyhow!("the password {e}"))
+}
+
+async fn user(
+    settings: &Settings,
+    db: &rolegate_persistence::Database,
+    action: UserAction,
+) -> anyhow::Result<()> {
+    use rolegate_domain::{Actor, CreateUser, Email, PageRequest, RoleName, Username};
+    use std::sync::Arc;
+    let hasher = rolegate_auth::Argon2Hasher::new(settings.auth.hashing)?;
+    let admin =
+        crate::startup::admin_service(db, Arc::new(hasher), Arc::new(rolegate_domain::SystemClock));
+    let parse_role = |r: &str| RoleName::parse(r).map_err(|e| anyhow::anyhow!("role {r:?}: {e}"));
+    match action {
+        UserAction::Create {
+            username,
+            email,
+            roles,
+            password_file,
+        } => {
+            let username =
+                Username::parse(&username).map_err(|e| anyhow::anyhow!("username {e}"))?;
+            let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("email {e}"))?;
+            let roles = if roles.is_empty() {
+                vec![RoleName::user()]
+            } else {
+                roles
+                    .iter()
+                    .map(|r| parse_role(r))
+                    .collect::<anyhow::Result<_>>()?
+            };
+            let password = read_password(password_file.as_deref())?;
+            let id = admin
+                .create_user(
+                    Actor::Cli,
+                    CreateUser {
+                        username: username.clone(),
+                        email,
+                        password,
+                        roles: roles.clone(),
+                    },
+                )
+                .await
+                .map_err(field_errors)?;
+            let names: Vec<&str> = roles.iter().map(RoleName::as_str).collect();
+            println!(
+                "created user {username} (id {id}) with roles {}",
+                names.join(", ")
+            );
+        }
+        UserAction::Grant { username, role } => {
+            let username =
+                Username::parse(&username).map_err(|e| anyhow::anyhow!("username {e}"))?;
+            let role = parse_role(&role)?;
+            let profile = admin
+                .grant(Actor::Cli, &username, role)
+                .await
+                .map_err(field_errors)?;
+            let names: Vec<&str> = profile.user.roles.iter().map(RoleName::as_str).collect();
+            println!("{username} now has roles {}", names.join(", "));
+        }
+        UserAction::List { q } => {
+            let mut page = 1;
+            println!(
+                "{:>6}  {:<32} {:<40} {:<9} roles",
+                "id", "username", "email", "status"
+            );
+            loop {
+                let found = admin
+                    .list_users(
+                        Actor::Cli,
+                        q.as_deref(),
+                        PageRequest::parse(Some(page), Some(PageRequest::MAX_PER_PAGE))
+                            .map_err(|e| anyhow::anyhow!("{e:?}"))?,
+                    )
+                    .await
+                    .map_err(field_errors)?;
+                for u in &found.items {
+                    let roles: Vec<&str> = u.roles.iter().map(RoleName::as_str).collect();
+                    println!(
+                        "{:>6}  {:<32} {:<40} {:<9} {}",
+                        u.id,
+                        u.username,
+                        u.email,
+                        if u.disabled { "disabled" } else { "active" },
+                        roles.join(",")
+                    );
+                }
+                if u64::from(page) * u64::from(found.per_page) >= found.total {
+                    break;
+                }
+                page += 1;
             }
         }
     }

@@ -55,6 +55,8 @@ pub struct Settings {
     pub log: LogSettings,
     pub data: DataSettings,
     pub rate_limit: RateLimitSettings,
+    #[serde(default)]
+    pub bootstrap: BootstrapSettings,
     #[serde(skip, default = "default_profile")]
     pub profile: Profile,
 }
@@ -166,6 +168,23 @@ pub enum LogFormat {
 pub struct LogSettings {
     pub format: LogFormat,
     pub level: String,
+}
+
+/// The first admin, created at start when no active admin exists.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct BootstrapSettings {
+    /// Empty: no bootstrap.
+    pub admin_username: String,
+    pub admin_email: String,
+    /// A file holding the password (one line; a trailing newline is ignored).
+    pub admin_password_file: String,
+}
+
+impl BootstrapSettings {
+    pub fn enabled(&self) -> bool {
+        !self.admin_username.trim().is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

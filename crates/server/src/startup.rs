@@ -10,7 +10,10 @@ use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
 use rolegate_api::{AppState, HttpSettings, build_app};
 use rolegate_auth::{Argon2Hasher, JwtConfig, OpaqueRefreshTokens, TokenService};
-use rolegate_domain::{AuthDeps, AuthPolicy, AuthService, Clock, SystemClock};
+use rolegate_domain::{
+    AdminDeps, AdminService, AuthDeps, AuthPolicy, AuthService, Bootstrap, Clock, Email, Password,
+    PasswordHasher, SystemClock, Username,
+};
 use rolegate_persistence::{Database, redact_url};
 
 use crate::settings::Settings;
@@ -39,6 +42,72 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
         db.migrate_up().await.context("applying migrations")?;
     }
     Ok(db)
+}
+
+/// The administration use cases over the database.
+pub fn admin_service(
+    db: &Database,
+    hasher: Arc<dyn PasswordHasher>,
+    clock: Arc<dyn Clock>,
+) -> AdminService {
+    let store = Arc::new(db.clone());
+    AdminService::new(AdminDeps {
+        admin: store.clone(),
+        users: store.clone(),
+        sessions: store,
+        hasher,
+        clock,
+    })
+}
+
+/// Reads a password file: one line, a trailing newline ignored.
+pub fn read_password_file(path: &std::path::Path) -> anyhow::Result<Password> {
+    let raw = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the password file {}", path.display()))?;
+    let line = raw.strip_suffix('\n').unwrap_or(&raw);
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    Password::parse(line).map_err(|e| anyhow::anyhow!("the password in {} {e}", path.display()))
+}
+
+/// Creates the first admin from `[bootstrap]` when no active admin exists.
+async fn bootstrap_admin(settings: &Settings, admin: &AdminService) -> anyhow::Result<()> {
+    let b = &settings.bootstrap;
+    let username = Username::parse(&b.admin_username)
+        .map_err(|e| anyhow::anyhow!("bootstrap.admin_username {e}"))?;
+    let email =
+        Email::parse(&b.admin_email).map_err(|e| anyhow::anyhow!("bootstrap.admin_email {e}"))?;
+    if b.admin_password_file.trim().is_empty() {
+        anyhow::bail!(
+            "bootstrap.admin_password_file must name a file holding the admin's password"
+        );
+    }
+    let password = read_password_file(std::path::Path::new(&b.admin_password_file))?;
+    match admin
+        .bootstrap_admin(username.clone(), email, password)
+        .await
+        .map_err(|e| match e {
+            rolegate_domain::AdminError::Validation(f) => anyhow::anyhow!(
+                "bootstrap admin: {}",
+                f.0.iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            other => anyhow::anyhow!("bootstrap admin: {other}"),
+        })? {
+        Bootstrap::Created(id) => {
+            tracing::info!(user_id = %id, username = %username, "bootstrap: first admin created");
+        }
+        Bootstrap::AdminExists => {
+            tracing::debug!("bootstrap: an active admin exists; nothing to do");
+        }
+        Bootstrap::UsernameTaken => tracing::warn!(
+            username = %username,
+            "bootstrap: no active admin exists, but this username belongs to an account that is not \
+             an admin; it is not promoted. Use `rolegate user grant {username} admin` if it is yours."
+        ),
+    }
+    Ok(())
 }
 
 impl Application {
@@ -71,13 +140,18 @@ impl Application {
             keys,
             clock.clone(),
         );
-        let hasher = Argon2Hasher::new(settings.auth.hashing).context("configuring argon2id")?;
+        let hasher: Arc<dyn PasswordHasher> =
+            Arc::new(Argon2Hasher::new(settings.auth.hashing).context("configuring argon2id")?);
         let store = Arc::new(db.clone());
+        let admin = admin_service(&db, hasher.clone(), clock.clone());
+        if settings.bootstrap.enabled() {
+            bootstrap_admin(&settings, &admin).await?;
+        }
         let auth = AuthService::new(
             AuthDeps {
                 users: store.clone(),
                 sessions: store.clone(),
-                hasher: Arc::new(hasher),
+                hasher,
                 tokens: Arc::new(tokens.clone()),
                 refresh: Arc::new(OpaqueRefreshTokens),
                 clock: clock.clone(),
@@ -102,6 +176,7 @@ impl Application {
         ));
         let state = AppState {
             auth,
+            admin,
             verifier: tokens
                 .verifier()
                 .with_cache(settings.auth.verify_cache_size),

@@ -1,14 +1,15 @@
 //! `/api/auth`: sign-up and sign-in. Handlers are thin: parse the body into
 //! domain types, call the use case, shape the response.
 
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use rolegate_domain::{
     AuthError, Email, FieldErrors, Password, RoleName, SignUp, UserId, Username,
 };
 
 use crate::AppState;
 use crate::dto::{
-    MessageResponse, RefreshRequest, RefreshResponse, SigninRequest, SigninResponse, SignupRequest,
+    MeResponse, MessageResponse, RefreshRequest, RefreshResponse, SigninRequest, SigninResponse,
+    SignupRequest,
 };
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{AuthUser, client_ip};
@@ -239,5 +240,44 @@ pub async fn signout_all(
     tracing::info!(user_id = id, revoked, "signed out of all sessions");
     Ok(HttpResponse::Ok().json(MessageResponse {
         message: "You've been signed out of all sessions!".into(),
+    }))
+}
+
+/// The signed-in user's profile: id, username, e-mail, roles, permissions.
+///
+/// Read from the database, so it shows changes an admin made after the
+/// token was issued.
+#[utoipa::path(
+    tag = "auth",
+    security(("bearer" = []), ("x-access-token" = [])),
+    responses(
+        (status = 200, description = "The profile", body = MeResponse),
+        (status = 401, description = "No token, an invalid token, or the account no longer exists", body = ErrorBody),
+        (status = 403, description = "Account disabled", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+#[get("/me")]
+pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    let id = user.user_id().ok_or(ApiError::InvalidToken)?;
+    let profile = state
+        .admin
+        .profile(UserId(id))
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    if profile.user.disabled {
+        return Err(AuthError::AccountDisabled.into());
+    }
+    Ok(HttpResponse::Ok().json(MeResponse {
+        id: profile.user.id.0,
+        username: profile.user.username,
+        email: profile.user.email,
+        roles: profile.user.roles.iter().map(RoleName::authority).collect(),
+        permissions: profile
+            .permissions
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        created_at: profile.user.created_at,
     }))
 }

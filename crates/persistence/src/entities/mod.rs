@@ -1,5 +1,6 @@
 //! SeaORM entities. Private to this crate: nothing here leaves it.
 
+pub mod audit_events;
 pub mod auth_attempts;
 pub mod permissions;
 pub mod refresh_tokens;

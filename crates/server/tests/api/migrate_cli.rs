@@ -54,7 +54,7 @@ async fn migrate_up_down_status() {
     let (ok, out) = run(&["migrate", "up"]).await;
     assert!(ok, "up is idempotent: {out}");
 
-    let (ok, out) = run(&["migrate", "down", "-n", "1"]).await;
+    let (ok, out) = run(&["migrate", "down", "-n", "2"]).await;
     assert!(ok, "{out}");
     let (_, out) = run(&["migrate", "status"]).await;
     assert!(
@@ -63,6 +63,10 @@ async fn migrate_up_down_status() {
     );
     assert!(
         out.contains("pending m20261127_000003_auth_attempts"),
+        "{out}"
+    );
+    assert!(
+        out.contains("pending m20261127_000004_audit_events"),
         "{out}"
     );
 

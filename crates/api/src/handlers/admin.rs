@@ -1,0 +1,523 @@
+//! `/api/admin`: users, roles, permissions and the audit log.
+//!
+//! Each route takes a `RequirePermission<…>` guard (the token must grant the
+//! permission), and the use case checks the caller's *current* permissions in
+//! the database again, so a demoted admin's unexpired token cannot change
+//! anything.
+
+use actix_web::{HttpResponse, delete, get, patch, post, put, web};
+use rolegate_domain::{
+    Actor, AuditEvent, FieldErrors, NewRole, PageRequest, Permission, PermissionInfo, RoleInfo,
+    RoleName, UserId, UserProfile, UserSummary,
+};
+
+use crate::AppState;
+use crate::dto::{
+    AdminUser, AuditEventResponse, AuditPage, CreatePermissionRequest, CreateRoleRequest,
+    PageParams, PermissionResponse, RoleResponse, SetRolesRequest, UpdateRoleRequest,
+    UpdateUserRequest, UserListParams, UserPage,
+};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{AuthUser, RequirePermission};
+use crate::permissions::{AuditRead, RolesRead, RolesWrite, UsersRead, UsersWrite};
+
+/// Longest description stored.
+const MAX_DESCRIPTION: usize = 255;
+/// Longest name echoed back in an error message.
+const MAX_ECHO: usize = 64;
+
+fn actor(user: &AuthUser) -> Result<Actor, ApiError> {
+    user.user_id()
+        .map(|id| Actor::User(UserId(id)))
+        .ok_or(ApiError::InvalidToken)
+}
+
+fn page(page: Option<u32>, per_page: Option<u32>) -> Result<PageRequest, ApiError> {
+    PageRequest::parse(page, per_page).map_err(ApiError::Validation)
+}
+
+fn admin_user(u: UserSummary, permissions: Option<Vec<Permission>>) -> AdminUser {
+    AdminUser {
+        id: u.id.0,
+        username: u.username,
+        email: u.email,
+        roles: u.roles.iter().map(ToString::to_string).collect(),
+        disabled: u.disabled,
+        created_at: u.created_at,
+        permissions: permissions.map(|p| p.iter().map(ToString::to_string).collect()),
+    }
+}
+
+fn profile(p: UserProfile) -> AdminUser {
+    admin_user(p.user, Some(p.permissions))
+}
+
+fn role(r: RoleInfo) -> RoleResponse {
+    RoleResponse {
+        name: r.name.to_string(),
+        description: r.description,
+        built_in: r.built_in,
+        permissions: r.permissions.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn permission_response(p: PermissionInfo) -> PermissionResponse {
+    PermissionResponse {
+        name: p.name.to_string(),
+        description: p.description,
+        built_in: p.built_in,
+    }
+}
+
+fn audit_event(e: AuditEvent) -> AuditEventResponse {
+    let detail =
+        serde_json::from_str(&e.event.detail).unwrap_or(serde_json::Value::String(e.event.detail));
+    AuditEventResponse {
+        id: e.id,
+        at: e.event.at,
+        actor_id: e.event.actor_id.map(|id| id.0),
+        actor: e.event.actor,
+        action: e.event.action,
+        target: e.event.target,
+        detail,
+    }
+}
+
+fn echo(raw: &str) -> String {
+    raw.chars().take(MAX_ECHO).collect()
+}
+
+/// Role names from a request body; an invalid name cannot exist: 400 `unknown_role`.
+fn role_names(raw: &[String]) -> Result<Vec<RoleName>, ApiError> {
+    raw.iter()
+        .map(|r| {
+            RoleName::parse(r).map_err(|_| rolegate_domain::AdminError::UnknownRole(echo(r)).into())
+        })
+        .collect()
+}
+
+/// Permission names from a request body; an invalid name cannot exist: 400 `unknown_permission`.
+fn permission_names(raw: &[String]) -> Result<Vec<Permission>, ApiError> {
+    raw.iter()
+        .map(|p| {
+            Permission::parse(p)
+                .map_err(|_| rolegate_domain::AdminError::UnknownPermission(echo(p)).into())
+        })
+        .collect()
+}
+
+fn description(raw: Option<String>, errors: &mut FieldErrors) -> Option<String> {
+    let d = raw?.trim().to_owned();
+    if d.chars().count() > MAX_DESCRIPTION {
+        errors.add(
+            "description",
+            format!("must be at most {MAX_DESCRIPTION} characters long"),
+        );
+        return None;
+    }
+    if d.chars().any(char::is_control) {
+        errors.add("description", "must not contain control characters");
+        return None;
+    }
+    Some(d)
+}
+
+/// A role name from the path: one that cannot be valid cannot be found.
+fn path_role(raw: &str) -> Result<RoleName, ApiError> {
+    RoleName::parse(raw).map_err(|_| rolegate_domain::AdminError::RoleNotFound(echo(raw)).into())
+}
+
+/// List users (requires `users:read`).
+///
+/// Paginated by id; `q` finds users whose username or e-mail contains it.
+#[utoipa::path(
+    tag = "admin",
+    params(UserListParams),
+    security(("bearer" = []), ("x-access-token" = [])),
+    responses(
+        (status = 200, description = "A page of users", body = UserPage),
+        (status = 400, description = "page, per_page or q out of bounds", body = ErrorBody),
+        (status = 401, description = "No token or invalid token", body = ErrorBody),
+        (status = 403, description = "Requires permission users:read", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+#[get("/users")]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    who: RequirePermission<UsersRead>,
+    query: web::Query<UserListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let paging = page(q.page, q.per_page)?;
+    let found = state
+        .admin
+        .list_users(actor(&who.user)?, q.q.as_deref(), paging)
+        .await?;
+    Ok(HttpResponse::Ok().json(UserPage {
+        items: found
+            .items
+            .into_iter()
+            .map(|u| admin_user(u, None))
+            .collect(),
+        page: found.page,
+        per_page: found.per_page,
+        total: found.total,
+    }))
+}
+
+/// One user, with the permissions their roles grant (requires `users:read`).
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = i64, Path, description = "The user's id")),
+    security(("bearer" = []), ("x-access-token" = [])),
+    responses(
+        (status = 200, description = "The user", body = AdminUser),
+        (status = 400, description = "The id is not an integer", body = ErrorBody),
+        (status = 401, description = "No token or invalid token", body = ErrorBody),
+        (status = 403, description = "Requires permission users:read", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+#[get("/users/{id}")]
+pub async fn get_user(
+    state: web::Data<AppState>,
+    who: RequirePermission<UsersRead>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let user = state
+        .admin
+        .get_user(actor(&who.user)?, UserId(id.into_inner()))
+        .await?;
+    Ok(HttpResponse::Ok().json(profile(user)))
+}
+
+/// Replace a user's roles (requires `users:write`).
+///
+/// A role the user does not hold yet can only be given by a caller holding
+/// every permission it grants (403 `escalation`). Removing `admin` from the
+/// last active admin is refused (409 `last_admin`). Takes effect at the
+/// user's next sign-in or refresh; access tokens already issued keep their
+/// roles until they expire.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = i64, Path, description = "The user's id")),
+    request_body = SetRolesRequest,
+    security(("bearer" = []), ("x-access-token" = [])),
+    responses(
+        (status = 200, description = "The user after the change", body = AdminUser),
+        (status = 400, description = "Unknown role or malformed body", body = ErrorBody,
+            example = json!({"error": "unknown_role", "message": "Failed! Role does not exist = editor"})),
+        (status = 401, description = "No token or invalid token", body = ErrorBody),
+        (status = 403, description = "Requires permission users:write, or would grant what the caller does not hold", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "Would leave no active admin", body = ErrorBody,
+            example = json!({"error": "last_admin", "message": "The last active admin cannot be removed, disabled or deleted: make another user admin first."})),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+#[put("/users/{id}/roles")]
+pub async fn set_user_roles(
+    state: web::Data<AppState>,
+    who: RequirePermission<UsersWrite>,
+    id: web::Path<i64>,
+    body: web::Json<SetRolesRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let roles = role_names(&body.roles)?;
+    let user = state
+        .admin
+        .set_user_roles(actor(&who.user)?, UserId(id.into_inner()), &roles)
+        .await?;
+    Ok(HttpResponse::Ok().json(profile(user)))
+}
+
+/// Disable or enable a user (requires `users:write`).
+///
+/// A disabled user cannot sign in or refresh, and their sessions end.
+/// Disabling the last active admin is refused (409 `last_admin`).
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = i64, Path, description = "The user's id")),
+    request_body = UpdateUserRequest,
+    security(("bearer" = []), ("x-access-token" = [])),
+    responses(
+        (status = 200, description = "The user after the change", body = AdminUser),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "No token or invalid token", body = ErrorBody),
+        (status = 403, description = "Requires permission users:write", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "Would leave no active admin", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+#[patch("/users/{id}")]
+pub async fn update_user(
+    state: web::Data<AppState>,
+    who: RequirePermission<UsersWrite>,
+    id: web::Path<i64>,
+    body: web::Json<UpdateUserRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let user = state
+        .admin
+        .set_user_disabled(actor(&who.user)?, UserId(id.into_inner()), body.disabled)
+        .await?;
+    Ok(HttpResponse::Ok().json(profile(user)))
+}
+
+/// Delete a user with their roles and sessions (requires `users:write`).
+///
+/// Deleting the last active admin is refused (409 `last_admin`).
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = i64, Path, description = "The user's id")),
+    security(("bearer" = []), ("x-access-token" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "The id is not an integer", body = ErrorBody),
+        (status = 401, description = "No token or invalid token", body = ErrorBody),
+        (status = 403, description = "Requires permission users:write", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "Would leave no active admin", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+#[delete("/users/{id}")]
+pub async fn delete_user(
+    state: web::Data<AppState>,
+    who: RequirePermission<UsersWrite>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .admin
+        .delete_user(actor(&who.user)?, UserId(id.into_inner()))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// List roles with their permissions (requires `roles:read`).
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = []), ("x-access-token" = [])),
+    responses(
+        (status = 200, description = "Every role, built-in ones first", body = Vec<RoleResponse>),
+        (status = 401, description = "No token or invalid token", body = ErrorBody),
+        (status = 403, description = "Requires permission roles:read", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+#[get("/roles")]
+pub async fn list_roles(
+    state: web::Data<AppState>,
+    who: RequirePermission<RolesRead>,
+) -> Result<HttpResponse, ApiError> {
+    let roles = state.admin.list_roles(actor(&who.user)?).await?;
+    Ok(HttpResponse::Ok().json(roles.into_iter().map(role).collect::<Vec<_>>()))
+}
+
+/// Create a role (requires `roles:write`).
+///
+/// Only permissions the caller holds can be given (403 `escalation`).
+#[utoipa::path(
+    tag = "admin",
+    request_body = CreateRoleRequest,
+    security(("bearer" = []), ("x-access-token" = [])),
+    responses(
+        (status = 201, description = "The new role", body = RoleResponse),
+        (status = 400, description = "Invalid name, unknown permission or malformed body", body = ErrorBody),
+        (status = 401, description = "No token or invalid token", body = ErrorBody),
+        (status = 403, description = "Requires permission roles:write, or would grant what the caller does not hold", body = ErrorBody),
+        (status = 409, description = "The role exists", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+#[post("/roles")]
+pub async fn create_role(
+    state: web::Data<AppState>,
+    who: RequirePermission<RolesWrite>,
+    body: web::Json<CreateRoleRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mut errors = FieldErrors::default();
+    let name = errors.check("name", RoleName::parse(&body.name));
+    let description = description(body.description, &mut errors);
+    let Some(name) = name.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let permissions = permission_names(&body.permissions)?;
+    let created = state
+        .admin
+        .create_role(
+            actor(&who.user)?,
+            NewRole {
+                name,
+                description: description.unwrap_or_default(),
+                permissions,
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(role(created)))
+}
+
+/// Replace a role's permissions (requires `roles:write`).
+///
+/// Permissions being added must be held by the caller (403 `escalation`).
+/// `admin` always keeps the permissions needed to administer (409
+/// `built_in_role`). Takes effect at its users' next sign-in or refresh.
+#[utoipa::path(
+    tag = "admin",
+    params(("name" = String, Path, description = "The role's name")),
+    request_body = UpdateRoleRequest,
+    security(("bearer" = []), ("x-access-token" = [])),
+    responses(
+        (status = 200, description = "The role after the change", body = RoleResponse),
+        (status = 400, description = "Unknown permission or malformed body", body = ErrorBody),
+        (status = 401, description = "No token or invalid token", body = ErrorBody),
+        (status = 403, description = "Requires permission roles:write, or would grant what the caller does not hold", body = ErrorBody),
+        (status = 404, description = "No such role", body = ErrorBody),
+        (status = 409, description = "Would take from admin what it needs to administer", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+#[put("/roles/{name}")]
+pub async fn update_role(
+    state: web::Data<AppState>,
+    who: RequirePermission<RolesWrite>,
+    name: web::Path<String>,
+    body: web::Json<UpdateRoleRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path_role(&name)?;
+    let body = body.into_inner();
+    let mut errors = FieldErrors::default();
+    let description = description(body.description, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let permissions = permission_names(&body.permissions)?;
+    let updated = state
+        .admin
+        .update_role(
+            actor(&who.user)?,
+            &name,
+            &permissions,
+            description.as_deref(),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(role(updated)))
+}
+
+/// Delete a custom role (requires `roles:write`); its users lose it.
+///
+/// Built-in roles cannot be deleted (409 `built_in_role`).
+#[utoipa::path(
+    tag = "admin",
+    params(("name" = String, Path, description = "The role's name")),
+    security(("bearer" = []), ("x-access-token" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No token or invalid token", body = ErrorBody),
+        (status = 403, description = "Requires permission roles:write", body = ErrorBody),
+        (status = 404, description = "No such role", body = ErrorBody),
+        (status = 409, description = "A built-in role", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+#[delete("/roles/{name}")]
+pub async fn delete_role(
+    state: web::Data<AppState>,
+    who: RequirePermission<RolesWrite>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let name = path_role(&name)?;
+    state.admin.delete_role(actor(&who.user)?, &name).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The permission catalogue (requires `roles:read`).
+#[utoipa::path(
+    tag = "admin",
+    security(("bearer" = []), ("x-access-token" = [])),
+    responses(
+        (status = 200, description = "Every permission, by name", body = Vec<PermissionResponse>),
+        (status = 401, description = "No token or invalid token", body = ErrorBody),
+        (status = 403, description = "Requires permission roles:read", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+#[get("/permissions")]
+pub async fn list_permissions(
+    state: web::Data<AppState>,
+    who: RequirePermission<RolesRead>,
+) -> Result<HttpResponse, ApiError> {
+    let all = state.admin.list_permissions(actor(&who.user)?).await?;
+    Ok(HttpResponse::Ok().json(all.into_iter().map(permission_response).collect::<Vec<_>>()))
+}
+
+/// Add a permission to the catalogue (requires `roles:write`), e.g. for
+/// the routes of another service that verifies rolegate's tokens.
+#[utoipa::path(
+    tag = "admin",
+    request_body = CreatePermissionRequest,
+    security(("bearer" = []), ("x-access-token" = [])),
+    responses(
+        (status = 201, description = "The new permission", body = PermissionResponse),
+        (status = 400, description = "Invalid name or malformed body", body = ErrorBody),
+        (status = 401, description = "No token or invalid token", body = ErrorBody),
+        (status = 403, description = "Requires permission roles:write", body = ErrorBody),
+        (status = 409, description = "The permission exists", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+#[post("/permissions")]
+pub async fn create_permission(
+    state: web::Data<AppState>,
+    who: RequirePermission<RolesWrite>,
+    body: web::Json<CreatePermissionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let mut errors = FieldErrors::default();
+    let name = errors.check("name", Permission::parse(&body.name));
+    let description = description(body.description, &mut errors);
+    let Some(name) = name.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let created = state
+        .admin
+        .create_permission(actor(&who.user)?, name, description.unwrap_or_default())
+        .await?;
+    Ok(HttpResponse::Created().json(permission_response(created)))
+}
+
+/// The audit log, newest first (requires `audit:read`).
+#[utoipa::path(
+    tag = "admin",
+    params(PageParams),
+    security(("bearer" = []), ("x-access-token" = [])),
+    responses(
+        (status = 200, description = "A page of audit events", body = AuditPage),
+        (status = 400, description = "page or per_page out of bounds", body = ErrorBody),
+        (status = 401, description = "No token or invalid token", body = ErrorBody),
+        (status = 403, description = "Requires permission audit:read", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+#[get("/audit")]
+pub async fn audit(
+    state: web::Data<AppState>,
+    who: RequirePermission<AuditRead>,
+    query: web::Query<PageParams>,
+) -> Result<HttpResponse, ApiError> {
+    let paging = page(query.page, query.per_page)?;
+    let found = state.admin.audit(actor(&who.user)?, paging).await?;
+    Ok(HttpResponse::Ok().json(AuditPage {
+        items: found.items.into_iter().map(audit_event).collect(),
+        page: found.page,
+        per_page: found.per_page,
+        total: found.total,
+    }))
+}

@@ -1,0 +1,944 @@
+//! Administration: users' roles and status, roles and their permissions,
+//! the audit log, and the first admin. Written against ports like the
+//! authentication use cases.
+//!
+//! Rules kept here (and tested per backend through the API):
+//! - every change is made by an [`Actor`] whose *current* permissions (read
+//!   from the store, not from a possibly stale token) allow it;
+//! - nobody grants what they do not hold: a role can be given to a user, or a
+//!   permission to a role, only by an actor holding every permission involved;
+//! - the built-in roles cannot be deleted, and `admin` never loses the
+//!   permissions needed to administer;
+//! - at least one active admin remains (the store checks it atomically);
+//! - every change writes an audit event in the same transaction, and a log line.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::{FieldErrors, StoreError, UniqueField};
+use crate::ports::{Clock, HashError, NewUser, PasswordHasher, SessionStore, UserStore};
+use crate::types::{Email, Password, Permission, RoleName, UserId, Username};
+
+/// Names of the built-in permissions.
+pub mod perms {
+    pub const CONTENT_READ: &str = "content:read";
+    pub const CONTENT_MODERATE: &str = "content:moderate";
+    pub const USERS_READ: &str = "users:read";
+    pub const USERS_WRITE: &str = "users:write";
+    pub const ROLES_READ: &str = "roles:read";
+    pub const ROLES_WRITE: &str = "roles:write";
+    pub const AUDIT_READ: &str = "audit:read";
+    /// Every built-in permission.
+    pub const BUILT_IN: [&str; 7] = [
+        CONTENT_READ,
+        CONTENT_MODERATE,
+        USERS_READ,
+        USERS_WRITE,
+        ROLES_READ,
+        ROLES_WRITE,
+        AUDIT_READ,
+    ];
+    /// What the `admin` role always keeps: enough to administer.
+    pub const ADMIN_REQUIRED: [&str; 5] =
+        [USERS_READ, USERS_WRITE, ROLES_READ, ROLES_WRITE, AUDIT_READ];
+}
+
+/// A page request: 1-based `page`, `per_page` within 1..=[`PageRequest::MAX_PER_PAGE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl PageRequest {
+    pub const DEFAULT_PER_PAGE: u32 = 20;
+    pub const MAX_PER_PAGE: u32 = 100;
+    /// Deep pages beyond this are refused (offsets stay cheap and bounded).
+    pub const MAX_PAGE: u32 = 100_000;
+
+    /// Checks the bounds; absent values take the defaults.
+    pub fn parse(page: Option<u32>, per_page: Option<u32>) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let page = page.unwrap_or(1);
+        let per_page = per_page.unwrap_or(Self::DEFAULT_PER_PAGE);
+        if !(1..=Self::MAX_PAGE).contains(&page) {
+            errors.add("page", format!("must be between 1 and {}", Self::MAX_PAGE));
+        }
+        if !(1..=Self::MAX_PER_PAGE).contains(&per_page) {
+            errors.add(
+                "per_page",
+                format!("must be between 1 and {}", Self::MAX_PER_PAGE),
+            );
+        }
+        if errors.is_empty() {
+            Ok(Self { page, per_page })
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn offset(&self) -> u64 {
+        u64::from(self.page - 1) * u64::from(self.per_page)
+    }
+}
+
+/// One page of results.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub page: u32,
+    pub per_page: u32,
+    /// How many match in all.
+    pub total: u64,
+}
+
+/// A user as the admin API lists it.
+#[derive(Debug, Clone)]
+pub struct UserSummary {
+    pub id: UserId,
+    pub username: String,
+    pub email: String,
+    /// Ordered like the role ids: user, moderator, admin, then custom roles.
+    pub roles: Vec<RoleName>,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A user with what their roles grant.
+#[derive(Debug, Clone)]
+pub struct UserProfile {
+    pub user: UserSummary,
+    pub permissions: Vec<Permission>,
+}
+
+/// A role with its permissions.
+#[derive(Debug, Clone)]
+pub struct RoleInfo {
+    pub name: RoleName,
+    pub description: String,
+    pub built_in: bool,
+    pub permissions: Vec<Permission>,
+}
+
+/// A permission of the catalogue.
+#[derive(Debug, Clone)]
+pub struct PermissionInfo {
+    pub name: Permission,
+    pub description: String,
+    pub built_in: bool,
+}
+
+/// An audit event to be written.
+#[derive(Debug, Clone)]
+pub struct NewAuditEvent {
+    pub at: DateTime<Utc>,
+    /// The acting user, or `None` for the command line and the bootstrap.
+    pub actor_id: Option<UserId>,
+    /// The acting user's name, or `cli` / `bootstrap`.
+    pub actor: String,
+    /// What was done, e.g. `user.roles.set`, `role.create`.
+    pub action: String,
+    /// What it was done to, e.g. `user:42`, `role:editor`.
+    pub target: String,
+    /// A JSON object with the details (before/after).
+    pub detail: String,
+}
+
+/// A recorded audit event.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub event: NewAuditEvent,
+}
+
+/// Storage for administration. Each write also stores its audit event, in
+/// the same transaction; nothing is written when it fails.
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    /// Users whose username or e-mail contains `query` (case-insensitive), by id.
+    async fn list_users(
+        &self,
+        query: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Page<UserSummary>, StoreError>;
+
+    async fn user_profile(&self, id: UserId) -> Result<Option<UserProfile>, StoreError>;
+
+    /// Replaces the user's roles. `NotFound`, `UnknownRole`, `LastAdmin`.
+    async fn set_user_roles(
+        &self,
+        id: UserId,
+        roles: &[RoleName],
+        audit: NewAuditEvent,
+    ) -> Result<(), StoreError>;
+
+    /// `NotFound`, `LastAdmin` (disabling the last active admin).
+    async fn set_user_disabled(
+        &self,
+        id: UserId,
+        disabled: bool,
+        audit: NewAuditEvent,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes the user with its roles and sessions. `NotFound`, `LastAdmin`.
+    async fn delete_user(&self, id: UserId, audit: NewAuditEvent) -> Result<(), StoreError>;
+
+    /// Every role with its permissions, by id.
+    async fn list_roles(&self) -> Result<Vec<RoleInfo>, StoreError>;
+
+    /// `Conflict(Role)`, `UnknownPermission`.
+    async fn create_role(&self, role: &RoleInfo, audit: NewAuditEvent) -> Result<(), StoreError>;
+
+    /// Replaces a role's permissions (and description when given).
+    /// `NotFound`, `UnknownPermission`.
+    async fn update_role(
+        &self,
+        name: &RoleName,
+        permissions: &[Permission],
+        description: Option<&str>,
+        audit: NewAuditEvent,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes a role; users holding it lose it. `NotFound`.
+    async fn delete_role(&self, name: &RoleName, audit: NewAuditEvent) -> Result<(), StoreError>;
+
+    async fn list_permissions(&self) -> Result<Vec<PermissionInfo>, StoreError>;
+
+    /// Adds a permission and grants it to `grant_to` (existing roles).
+    /// `Conflict(Permission)`.
+    async fn create_permission(
+        &self,
+        permission: &PermissionInfo,
+        grant_to: &[RoleName],
+        audit: NewAuditEvent,
+    ) -> Result<(), StoreError>;
+
+    /// Stores an event on its own (for changes made through other stores).
+    async fn record_audit(&self, event: NewAuditEvent) -> Result<(), StoreError>;
+
+    /// Newest first.
+    async fn list_audit(&self, page: PageRequest) -> Result<Page<AuditEvent>, StoreError>;
+
+    /// Users that hold `admin` and are not disabled.
+    async fn count_active_admins(&self) -> Result<u64, StoreError>;
+}
+
+/// What administration reports.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("invalid input")]
+    Validation(FieldErrors),
+    #[error("User not found.")]
+    UserNotFound,
+    #[error("Role not found: {0}")]
+    RoleNotFound(String),
+    #[error("Failed! Role does not exist = {0}")]
+    UnknownRole(String),
+    #[error("Failed! Permission does not exist = {0}")]
+    UnknownPermission(String),
+    #[error("Failed! Role already exists = {0}")]
+    RoleExists(String),
+    #[error("Failed! Permission already exists = {0}")]
+    PermissionExists(String),
+    #[error("Failed! Username is already in use!")]
+    UsernameTaken,
+    #[error("Failed! Email is already in use!")]
+    EmailTaken,
+    #[error(
+        "The last active admin cannot be removed, disabled or deleted: make another user admin first."
+    )]
+    LastAdmin,
+    #[error("{0}")]
+    BuiltInRole(String),
+    /// The actor would grant a permission they do not hold themselves.
+    #[error("You cannot grant {0}: you do not hold it yourself.")]
+    Escalation(String),
+    /// The actor's current permissions (not their token's) do not allow it.
+    #[error("Require permission {0}!")]
+    NotAllowed(&'static str),
+    /// The actor's account is gone or disabled.
+    #[error("This account is disabled or no longer exists.")]
+    ActorGone,
+    #[error("service temporarily unavailable: {0}")]
+    Unavailable(String),
+    #[error("Too many password hashes are being processed. Please retry shortly.")]
+    Overloaded,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(UniqueField::Username) => Self::UsernameTaken,
+            StoreError::Conflict(UniqueField::Email) => Self::EmailTaken,
+            StoreError::Conflict(UniqueField::Role) => Self::RoleExists(String::new()),
+            StoreError::Conflict(UniqueField::Permission) => Self::PermissionExists(String::new()),
+            StoreError::UnknownRole(r) => Self::UnknownRole(r),
+            StoreError::UnknownPermission(p) => Self::UnknownPermission(p),
+            StoreError::NotFound => Self::UserNotFound,
+            StoreError::LastAdmin => Self::LastAdmin,
+            StoreError::Unavailable(d) => Self::Unavailable(d),
+            StoreError::Internal(d) => Self::Internal(d),
+        }
+    }
+}
+
+impl From<HashError> for AdminError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Overloaded => Self::Overloaded,
+            HashError::Failed(d) => Self::Internal(d),
+        }
+    }
+}
+
+/// Who makes a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    /// A signed-in user (the admin API).
+    User(UserId),
+    /// The command line, run by whoever can read the configuration.
+    Cli,
+    /// The bootstrap of the first admin at start-up.
+    Bootstrap,
+}
+
+/// An actor whose current permissions were checked.
+#[derive(Debug, Clone)]
+struct Checked {
+    id: Option<UserId>,
+    name: String,
+    /// `None`: every permission (the command line and the bootstrap).
+    permissions: Option<Vec<Permission>>,
+}
+
+impl Checked {
+    fn holds(&self, permission: &str) -> bool {
+        self.permissions
+            .as_ref()
+            .is_none_or(|held| held.iter().any(|p| p.as_str() == permission))
+    }
+
+    fn event(
+        &self,
+        at: DateTime<Utc>,
+        action: &str,
+        target: String,
+        detail: String,
+    ) -> NewAuditEvent {
+        NewAuditEvent {
+            at,
+            actor_id: self.id,
+            actor: self.name.clone(),
+            action: action.to_owned(),
+            target,
+            detail,
+        }
+    }
+}
+
+/// What the first-admin bootstrap did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bootstrap {
+    Created(UserId),
+    /// An active admin exists: nothing to do.
+    AdminExists,
+    /// No admin exists, but the username belongs to an account that is not
+    /// an admin: it is not promoted (someone else may have registered it).
+    UsernameTaken,
+}
+
+/// A new role.
+#[derive(Debug, Clone)]
+pub struct NewRole {
+    pub name: RoleName,
+    pub description: String,
+    pub permissions: Vec<Permission>,
+}
+
+/// A user created by an operator (command line).
+#[derive(Debug, Clone)]
+pub struct CreateUser {
+    pub username: Username,
+    pub email: Email,
+    pub password: Password,
+    pub roles: Vec<RoleName>,
+}
+
+/// What administration depends on.
+#[derive(Clone)]
+pub struct AdminDeps {
+    pub admin: Arc<dyn AdminStore>,
+    pub users: Arc<dyn UserStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The administration use cases.
+#[derive(Clone)]
+pub struct AdminService {
+    deps: AdminDeps,
+}
+
+fn dedup<T: PartialEq + Clone>(items: &[T]) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(items.len());
+    for item in items {
+        if !out.contains(item) {
+            out.push(item.clone());
+        }
+    }
+    out
+}
+
+fn names<T: std::fmt::Display>(items: &[T]) -> Vec<String> {
+    items.iter().map(ToString::to_string).collect()
+}
+
+/// A JSON string literal (audit details are JSON; the domain has no JSON library).
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| json_str(s)).collect();
+    format!("[{}]", quoted.join(","))
+}
+
+impl AdminService {
+    pub fn new(deps: AdminDeps) -> Self {
+        Self { deps }
+    }
+
+    /// Loads the actor and checks that their current permissions include `needed`.
+    async fn check(&self, actor: Actor, needed: &'static str) -> Result<Checked, AdminError> {
+        let id = match actor {
+            Actor::Cli => {
+                return Ok(Checked {
+                    id: None,
+                    name: "cli".into(),
+                    permissions: None,
+                });
+            }
+            Actor::Bootstrap => {
+                return Ok(Checked {
+                    id: None,
+                    name: "bootstrap".into(),
+                    permissions: None,
+                });
+            }
+            Actor::User(id) => id,
+        };
+        let profile = self
+            .deps
+            .admin
+            .user_profile(id)
+            .await?
+            .filter(|p| !p.user.disabled)
+            .ok_or(AdminError::ActorGone)?;
+        let checked = Checked {
+            id: Some(id),
+            name: profile.user.username,
+            permissions: Some(profile.permissions),
+        };
+        if checked.holds(needed) {
+            Ok(checked)
+        } else {
+            Err(AdminError::NotAllowed(needed))
+        }
+    }
+
+    async fn user(&self, id: UserId) -> Result<UserProfile, AdminError> {
+        self.deps
+            .admin
+            .user_profile(id)
+            .await?
+            .ok_or(AdminError::UserNotFound)
+    }
+
+    async fn role(&self, name: &RoleName) -> Result<RoleInfo, AdminError> {
+        self.deps
+            .admin
+            .list_roles()
+            .await?
+            .into_iter()
+            .find(|r| &r.name == name)
+            .ok_or_else(|| AdminError::RoleNotFound(name.to_string()))
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.deps.clock.now()
+    }
+
+    /// The signed-in user's own profile (`None`: the account is gone).
+    pub async fn profile(&self, id: UserId) -> Result<Option<UserProfile>, AdminError> {
+        Ok(self.deps.admin.user_profile(id).await?)
+    }
+
+    pub async fn list_users(
+        &self,
+        actor: Actor,
+        query: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Page<UserSummary>, AdminError> {
+        self.check(actor, perms::USERS_READ).await?;
+        let query = query.map(str::trim).filter(|q| !q.is_empty());
+        if query.is_some_and(|q| q.chars().count() > 64) {
+            let mut errors = FieldErrors::default();
+            errors.add("q", "must be at most 64 characters long");
+            return Err(AdminError::Validation(errors));
+        }
+        let lowered = query.map(str::to_lowercase);
+        Ok(self.deps.admin.list_users(lowered.as_deref(), page).await?)
+    }
+
+    pub async fn get_user(&self, actor: Actor, id: UserId) -> Result<UserProfile, AdminError> {
+        self.check(actor, perms::USERS_READ).await?;
+        self.deps
+            .admin
+            .user_profile(id)
+            .await?
+            .ok_or(AdminError::UserNotFound)
+    }
+
+    /// Replaces a user's roles. Roles the user does not hold yet can only be
+    /// given by an actor holding every permission they grant.
+    pub async fn set_user_roles(
+        &self,
+        actor: Actor,
+        id: UserId,
+        roles: &[RoleName],
+    ) -> Result<UserProfile, AdminError> {
+        let actor = self.check(actor, perms::USERS_WRITE).await?;
+        let roles = dedup(roles);
+        let target = self.user(id).await?;
+        let catalogue = self.deps.admin.list_roles().await?;
+        for role in &roles {
+            let Some(info) = catalogue.iter().find(|r| &r.name == role) else {
+                return Err(AdminError::UnknownRole(role.to_string()));
+            };
+            if !target.user.roles.contains(role)
+                && let Some(missing) = info.permissions.iter().find(|p| !actor.holds(p.as_str()))
+            {
+                return Err(AdminError::Escalation(format!(
+                    "the role {role} (it grants {missing})"
+                )));
+            }
+        }
+        let before = names(&target.user.roles);
+        let after = names(&roles);
+        let event = actor.event(
+            self.now(),
+            "user.roles.set",
+            format!("user:{id}"),
+            format!(
+                "{{\"username\":{},\"before\":{},\"after\":{}}}",
+                json_str(&target.user.username),
+                json_list(&before),
+                json_list(&after)
+            ),
+        );
+        self.deps.admin.set_user_roles(id, &roles, event).await?;
+        tracing::info!(actor = %actor.name, user_id = %id, ?before, ?after, "audit: user roles set");
+        self.deps
+            .admin
+            .user_profile(id)
+            .await?
+            .ok_or(AdminError::UserNotFound)
+    }
+
+    /// Disables or enables a user. Disabling also ends their sessions.
+    pub async fn set_user_disabled(
+        &self,
+        actor: Actor,
+        id: UserId,
+        disabled: bool,
+    ) -> Result<UserProfile, AdminError> {
+        let actor = self.check(actor, perms::USERS_WRITE).await?;
+        let action = if disabled {
+            "user.disable"
+        } else {
+            "user.enable"
+        };
+        let event = actor.event(
+            self.now(),
+            action,
+            format!("user:{id}"),
+            format!("{{\"disabled\":{disabled}}}"),
+        );
+        self.deps
+            .admin
+            .set_user_disabled(id, disabled, event)
+            .await?;
+        if disabled {
+            self.deps
+                .sessions
+                .revoke_user_sessions(id, self.now())
+                .await?;
+        }
+        tracing::info!(actor = %actor.name, user_id = %id, disabled, "audit: user status set");
+        self.deps
+            .admin
+            .user_profile(id)
+            .await?
+            .ok_or(AdminError::UserNotFound)
+    }
+
+    pub async fn delete_user(&self, actor: Actor, id: UserId) -> Result<(), AdminError> {
+        let actor = self.check(actor, perms::USERS_WRITE).await?;
+        let target = self.user(id).await?;
+        let event = actor.event(
+            self.now(),
+            "user.delete",
+            format!("user:{id}"),
+            format!(
+                "{{\"username\":{},\"roles\":{}}}",
+                json_str(&target.user.username),
+                json_list(&names(&target.user.roles))
+            ),
+        );
+        self.deps.admin.delete_user(id, event).await?;
+        tracing::info!(actor = %actor.name, user_id = %id, "audit: user deleted");
+        Ok(())
+    }
+
+    pub async fn list_roles(&self, actor: Actor) -> Result<Vec<RoleInfo>, AdminError> {
+        self.check(actor, perms::ROLES_READ).await?;
+        Ok(self.deps.admin.list_roles().await?)
+    }
+
+    pub async fn get_role(&self, actor: Actor, name: &RoleName) -> Result<RoleInfo, AdminError> {
+        self.check(actor, perms::ROLES_READ).await?;
+        self.deps
+            .admin
+            .list_roles()
+            .await?
+            .into_iter()
+            .find(|r| &r.name == name)
+            .ok_or_else(|| AdminError::RoleNotFound(name.to_string()))
+    }
+
+    fn check_grants(actor: &Checked, permissions: &[Permission]) -> Result<(), AdminError> {
+        match permissions.iter().find(|p| !actor.holds(p.as_str())) {
+            Some(p) => Err(AdminError::Escalation(format!("the permission {p}"))),
+            None => Ok(()),
+        }
+    }
+
+    pub async fn create_role(&self, actor: Actor, role: NewRole) -> Result<RoleInfo, AdminError> {
+        let actor = self.check(actor, perms::ROLES_WRITE).await?;
+        let permissions = dedup(&role.permissions);
+        Self::check_grants(&actor, &permissions)?;
+        let info = RoleInfo {
+            name: role.name.clone(),
+            description: role.description,
+            built_in: false,
+            permissions,
+        };
+        let event = actor.event(
+            self.now(),
+            "role.create",
+            format!("role:{}", info.name),
+            format!(
+                "{{\"permissions\":{}}}",
+                json_list(&names(&info.permissions))
+            ),
+        );
+        self.deps
+            .admin
+            .create_role(&info, event)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => AdminError::RoleExists(info.name.to_string()),
+                other => other.into(),
+            })?;
+        tracing::info!(actor = %actor.name, role = %info.name, "audit: role created");
+        self.get_role(Actor::Cli, &info.name).await
+    }
+
+    /// Replaces a role's permissions. The `admin` role keeps what it needs to
+    /// administer; permissions being added must be held by the actor.
+    pub async fn update_role(
+        &self,
+        actor: Actor,
+        name: &RoleName,
+        permissions: &[Permission],
+        description: Option<&str>,
+    ) -> Result<RoleInfo, AdminError> {
+        let actor = self.check(actor, perms::ROLES_WRITE).await?;
+        let permissions = dedup(permissions);
+        let current = self.role(name).await?;
+        if name.as_str() == RoleName::ADMIN
+            && let Some(kept) = perms::ADMIN_REQUIRED
+                .iter()
+                .find(|p| !permissions.iter().any(|q| q.as_str() == **p))
+        {
+            return Err(AdminError::BuiltInRole(format!(
+                "The admin role always keeps {kept} (and every other permission needed to administer)."
+            )));
+        }
+        let added: Vec<Permission> = permissions
+            .iter()
+            .filter(|p| !current.permissions.contains(p))
+            .cloned()
+            .collect();
+        Self::check_grants(&actor, &added)?;
+        let event = actor.event(
+            self.now(),
+            "role.update",
+            format!("role:{name}"),
+            format!(
+                "{{\"before\":{},\"after\":{}}}",
+                json_list(&names(&current.permissions)),
+                json_list(&names(&permissions))
+            ),
+        );
+        self.deps
+            .admin
+            .update_role(name, &permissions, description, event)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => AdminError::RoleNotFound(name.to_string()),
+                other => other.into(),
+            })?;
+        tracing::info!(actor = %actor.name, role = %name, "audit: role updated");
+        self.get_role(Actor::Cli, name).await
+    }
+
+    pub async fn delete_role(&self, actor: Actor, name: &RoleName) -> Result<(), AdminError> {
+        let actor = self.check(actor, perms::ROLES_WRITE).await?;
+        if name.is_built_in() {
+            return Err(AdminError::BuiltInRole(format!(
+                "The built-in role {name} cannot be deleted."
+            )));
+        }
+        let event = actor.event(
+            self.now(),
+            "role.delete",
+            format!("role:{name}"),
+            "{}".into(),
+        );
+        self.deps
+            .admin
+            .delete_role(name, event)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => AdminError::RoleNotFound(name.to_string()),
+                other => other.into(),
+            })?;
+        tracing::info!(actor = %actor.name, role = %name, "audit: role deleted");
+        Ok(())
+    }
+
+    pub async fn list_permissions(&self, actor: Actor) -> Result<Vec<PermissionInfo>, AdminError> {
+        self.check(actor, perms::ROLES_READ).await?;
+        Ok(self.deps.admin.list_permissions().await?)
+    }
+
+    /// Adds a permission to the catalogue (for other services' routes). The
+    /// `admin` role gets it too: admins hold every permission, so they can
+    /// grant it.
+    pub async fn create_permission(
+        &self,
+        actor: Actor,
+        name: Permission,
+        description: String,
+    ) -> Result<PermissionInfo, AdminError> {
+        let actor = self.check(actor, perms::ROLES_WRITE).await?;
+        let info = PermissionInfo {
+            built_in: perms::BUILT_IN.contains(&name.as_str()),
+            name,
+            description,
+        };
+        let event = actor.event(
+            self.now(),
+            "permission.create",
+            format!("permission:{}", info.name),
+            "{}".into(),
+        );
+        self.deps
+            .admin
+            .create_permission(&info, &[RoleName::admin()], event)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => AdminError::PermissionExists(info.name.to_string()),
+                other => other.into(),
+            })?;
+        tracing::info!(actor = %actor.name, permission = %info.name, "audit: permission created");
+        Ok(info)
+    }
+
+    pub async fn audit(
+        &self,
+        actor: Actor,
+        page: PageRequest,
+    ) -> Result<Page<AuditEvent>, AdminError> {
+        self.check(actor, perms::AUDIT_READ).await?;
+        Ok(self.deps.admin.list_audit(page).await?)
+    }
+
+    /// Creates a user with the given roles (command line). The password must
+    /// not be weak.
+    pub async fn create_user(&self, actor: Actor, user: CreateUser) -> Result<UserId, AdminError> {
+        let actor = self.check(actor, perms::USERS_WRITE).await?;
+        if let Err(e) = user.password.check_strength(&user.username, &user.email) {
+            let mut errors = FieldErrors::default();
+            errors.add("password", e);
+            return Err(AdminError::Validation(errors));
+        }
+        let roles = dedup(&user.roles);
+        if let Some(missing) = self
+            .deps
+            .users
+            .missing_roles(&roles)
+            .await?
+            .into_iter()
+            .next()
+        {
+            return Err(AdminError::UnknownRole(missing.to_string()));
+        }
+        match self
+            .deps
+            .users
+            .find_conflict(&user.username, &user.email)
+            .await?
+        {
+            Some(UniqueField::Email) => return Err(AdminError::EmailTaken),
+            Some(_) => return Err(AdminError::UsernameTaken),
+            None => {}
+        }
+        let password_hash = self.deps.hasher.hash(&user.password).await?;
+        let username = user.username.as_str().to_owned();
+        let id = self
+            .deps
+            .users
+            .create_user(NewUser {
+                username: user.username,
+                email: user.email,
+                password_hash,
+                roles: roles.clone(),
+            })
+            .await?;
+        let event = actor.event(
+            self.now(),
+            "user.create",
+            format!("user:{id}"),
+            format!(
+                "{{\"username\":{},\"roles\":{}}}",
+                json_str(&username),
+                json_list(&names(&roles))
+            ),
+        );
+        self.deps.admin.record_audit(event).await?;
+        tracing::info!(actor = %actor.name, user_id = %id, roles = ?names(&roles), "audit: user created");
+        Ok(id)
+    }
+
+    /// Finds a user by username (command line).
+    pub async fn find_by_username(
+        &self,
+        username: &Username,
+    ) -> Result<Option<UserProfile>, AdminError> {
+        match self.deps.users.find_credentials(username).await? {
+            Some(c) => Ok(self.deps.admin.user_profile(c.id).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// Adds one role to a user's roles (command line).
+    pub async fn grant(
+        &self,
+        actor: Actor,
+        username: &Username,
+        role: RoleName,
+    ) -> Result<UserProfile, AdminError> {
+        let profile = self
+            .find_by_username(username)
+            .await?
+            .ok_or(AdminError::UserNotFound)?;
+        let mut roles = profile.user.roles.clone();
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+        self.set_user_roles(actor, profile.user.id, &roles).await
+    }
+
+    /// Creates the first admin when no active admin exists; does nothing
+    /// otherwise (so it can run at every start).
+    pub async fn bootstrap_admin(
+        &self,
+        username: Username,
+        email: Email,
+        password: Password,
+    ) -> Result<Bootstrap, AdminError> {
+        if self.deps.admin.count_active_admins().await? > 0 {
+            return Ok(Bootstrap::AdminExists);
+        }
+        if self.deps.users.find_credentials(&username).await?.is_some() {
+            return Ok(Bootstrap::UsernameTaken);
+        }
+        let id = self
+            .create_user(
+                Actor::Bootstrap,
+                CreateUser {
+                    username,
+                    email,
+                    password,
+                    roles: vec![RoleName::admin()],
+                },
+            )
+            .await?;
+        Ok(Bootstrap::Created(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_permission_names_are_valid() {
+        for p in perms::BUILT_IN {
+            assert_eq!(Permission::parse(p).unwrap().as_str(), p);
+        }
+        for p in perms::ADMIN_REQUIRED {
+            assert!(perms::BUILT_IN.contains(&p));
+        }
+    }
+
+    #[test]
+    fn page_bounds() {
+        assert_eq!(
+            PageRequest::parse(None, None).unwrap(),
+            PageRequest {
+                page: 1,
+                per_page: PageRequest::DEFAULT_PER_PAGE
+            }
+        );
+        assert_eq!(PageRequest::parse(Some(3), Some(10)).unwrap().offset(), 20);
+        let e = PageRequest::parse(Some(0), Some(101)).unwrap_err();
+        assert!(e.0.contains_key("page") && e.0.contains_key("per_page"));
+        assert!(PageRequest::parse(Some(1), Some(0)).is_err());
+        assert!(PageRequest::parse(Some(PageRequest::MAX_PAGE + 1), None).is_err());
+    }
+
+    #[test]
+    fn audit_detail_lists_are_json() {
+        let s = json_list(&["a\"b".into(), "c\\".into(), "\n".into()]);
+        assert_eq!(s, r#"["a\"b","c\\","\u000a"]"#);
+    }
+}
