@@ -527,10 +527,14 @@ impl AdminService {
         let roles = dedup(roles);
         let target = self.user(id).await?;
         let catalogue = self.deps.admin.list_roles().await?;
-        for role in &roles {
-            let Some(info) = catalogue.iter().find(|r| &r.name == role) else {
-                return Err(AdminError::UnknownRole(role.to_string()));
-            };
+        if let Some(unknown) = roles
+            .iter()
+            .find(|r| !catalogue.iter().any(|c| &c.name == *r))
+        {
+            return Err(AdminError::UnknownRole(unknown.to_string()));
+        }
+        for info in catalogue.iter().filter(|c| roles.contains(&c.name)) {
+            let role = &info.name;
             if !target.user.roles.contains(role)
                 && let Some(missing) = info.permissions.iter().find(|p| !actor.holds(p.as_str()))
             {
@@ -632,6 +636,21 @@ impl AdminService {
             .ok_or_else(|| AdminError::RoleNotFound(name.to_string()))
     }
 
+    /// Unknown permissions are a 400, reported before any other check.
+    async fn require_known(&self, permissions: &[Permission]) -> Result<(), AdminError> {
+        if permissions.is_empty() {
+            return Ok(());
+        }
+        let known = self.deps.admin.list_permissions().await?;
+        match permissions
+            .iter()
+            .find(|p| !known.iter().any(|k| &k.name == *p))
+        {
+            Some(p) => Err(AdminError::UnknownPermission(p.to_string())),
+            None => Ok(()),
+        }
+    }
+
     fn check_grants(actor: &Checked, permissions: &[Permission]) -> Result<(), AdminError> {
         match permissions.iter().find(|p| !actor.holds(p.as_str())) {
             Some(p) => Err(AdminError::Escalation(format!("the permission {p}"))),
@@ -642,6 +661,7 @@ impl AdminService {
     pub async fn create_role(&self, actor: Actor, role: NewRole) -> Result<RoleInfo, AdminError> {
         let actor = self.check(actor, perms::ROLES_WRITE).await?;
         let permissions = dedup(&role.permissions);
+        self.require_known(&permissions).await?;
         Self::check_grants(&actor, &permissions)?;
         let info = RoleInfo {
             name: role.name.clone(),
@@ -682,6 +702,7 @@ impl AdminService {
         let actor = self.check(actor, perms::ROLES_WRITE).await?;
         let permissions = dedup(permissions);
         let current = self.role(name).await?;
+        self.require_known(&permissions).await?;
         if name.as_str() == RoleName::ADMIN
             && let Some(kept) = perms::ADMIN_REQUIRED
                 .iter()

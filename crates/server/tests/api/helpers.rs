@@ -419,6 +419,37 @@ pub async fn expect_error(res: reqwest::Response, status: u16, code: &str) -> Va
     body
 }
 
+/// Runs the `rolegate` binary on `db_url` with the test profile, feeding
+/// `stdin` when given; returns (success, stdout + stderr).
+pub fn run_cli(db_url: &str, args: &[&str], stdin: Option<&str>) -> (bool, String) {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rolegate"))
+        .args(args)
+        .env("ROLEGATE_ENV", "test")
+        .env("ROLEGATE_CONFIG_DIR", config_dir())
+        .env("ROLEGATE__DATABASE__URL", db_url)
+        .env("ROLEGATE__LOG__LEVEL", "error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 /// A unique, valid username.
 pub fn unique_name(prefix: &str) -> String {
     format!(

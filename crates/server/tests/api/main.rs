@@ -6,6 +6,8 @@
 
 mod helpers;
 
+mod admin;
+mod cli_users;
 mod concurrency;
 mod errors;
 mod faults;

@@ -1,22 +1,7 @@
-use std::process::Command;
-
-use crate::helpers::{TestDb, config_dir};
+use crate::helpers::{TestDb, run_cli};
 
 fn rolegate(db_url: &str, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rolegate"))
-        .args(args)
-        .env("ROLEGATE_ENV", "test")
-        .env("ROLEGATE_CONFIG_DIR", config_dir())
-        .env("ROLEGATE__DATABASE__URL", db_url)
-        .env("ROLEGATE__LOG__LEVEL", "error")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    run_cli(db_url, args, None)
 }
 
 #[tokio::test]

@@ -1,0 +1,277 @@
+//! `rolegate user create|grant|list` against a fresh database, and the
+//! first-admin bootstrap from `[bootstrap]`.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    TestDb, captured_logs, expect_error, run_cli, spawn_app_with, spawn_on, test_settings,
+};
+
+const STRONG: &str = "correct horse battery staple";
+
+async fn cli(url: &str, args: &[&str], stdin: Option<&str>) -> (bool, String) {
+    let url = url.to_owned();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let stdin = stdin.map(str::to_owned);
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_cli(&url, &args, stdin.as_deref())
+    })
+    .await
+    .unwrap()
+}
+
+fn temp_file(contents: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("rolegate-pw-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn user_commands_create_the_first_admin_grant_and_list() {
+    let db = TestDb::create().await;
+    let url = db.url.clone();
+    let create = [
+        "user",
+        "create",
+        "--username",
+        "root",
+        "--email",
+        "root@example.com",
+        "--role",
+        "admin",
+    ];
+
+    // weak passwords are refused, and nothing is created
+    for weak in [
+        "password1234\n",
+        "short\n",
+        "rootrootroot99\n",
+        "aaaaaaaaaaaaaaaa\n",
+    ] {
+        let (ok, out) = cli(&url, &create, Some(weak)).await;
+        assert!(!ok, "{weak:?} accepted: {out}");
+        assert!(out.contains("password"), "{out}");
+        assert!(
+            !out.contains(weak.trim()),
+            "the password is not echoed: {out}"
+        );
+    }
+    let (ok, out) = cli(&url, &create, Some(&format!("{STRONG}\n"))).await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("created user root (id 1) with roles admin"),
+        "{out}"
+    );
+    let (ok, out) = cli(&url, &create, Some(&format!("{STRONG}\n"))).await;
+    assert!(!ok && out.contains("Username is already in use"), "{out}");
+
+    // --password-file, several roles
+    let file = temp_file("another quite long passphrase\n");
+    let (ok, out) = cli(
+        &url,
+        &[
+            "user",
+            "create",
+            "--username",
+            "ops",
+            "--email",
+            "ops@example.com",
+            "--role",
+            "user",
+            "--role",
+            "moderator",
+            "--password-file",
+            file.to_str().unwrap(),
+        ],
+        None,
+    )
+    .await;
+    assert!(ok, "{out}");
+    let (ok, out) = cli(
+        &url,
+        &[
+            "user",
+            "create",
+            "--username",
+            "ghost",
+            "--email",
+            "g@example.com",
+            "--role",
+            "wizard",
+            "--password-file",
+            file.to_str().unwrap(),
+        ],
+        None,
+    )
+    .await;
+    assert!(!ok && out.contains("Role does not exist = wizard"), "{out}");
+    let (ok, out) = cli(
+        &url,
+        &["user", "create", "--username", "x", "--email", "nope"],
+        Some("whatever\n"),
+    )
+    .await;
+    assert!(!ok && out.contains("username"), "{out}");
+
+    // grant
+    let (ok, out) = cli(&url, &["user", "grant", "ops", "admin"], None).await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("ops now has roles user, moderator, admin"),
+        "{out}"
+    );
+    let (ok, out) = cli(&url, &["user", "grant", "nobody", "admin"], None).await;
+    assert!(!ok && out.contains("User not found"), "{out}");
+    let (ok, out) = cli(&url, &["user", "grant", "ops", "wizard"], None).await;
+    assert!(!ok && out.contains("Role does not exist = wizard"), "{out}");
+
+    // list
+    let (ok, out) = cli(&url, &["user", "list"], None).await;
+    assert!(ok, "{out}");
+    let rows: Vec<&str> = out.lines().filter(|l| l.contains("@example.com")).collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert!(
+        rows[0].contains("root") && rows[0].contains("active") && rows[0].ends_with("admin"),
+        "{out}"
+    );
+    assert!(
+        rows[1].contains("ops") && rows[1].ends_with("user,moderator,admin"),
+        "{out}"
+    );
+    let (_, out) = cli(&url, &["user", "list", "--q", "OPS"], None).await;
+    assert_eq!(
+        out.lines().filter(|l| l.contains("@example.com")).count(),
+        1,
+        "{out}"
+    );
+
+    // the service accepts the admin the command line made, and audited it
+    let settings = test_settings(&db.url);
+    let app = spawn_on(db, settings).await;
+    let res = app.signin("root", STRONG).await;
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["roles"], json!(["ROLE_ADMIN"]));
+    let token = body["accessToken"].as_str().unwrap();
+    let res = app
+        .client
+        .request(Method::GET, app.url("/api/admin/audit"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let log: Value = res.json().await.unwrap();
+    let actions: Vec<(String, String)> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap().to_owned(),
+                e["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            ("cli".to_owned(), "user.roles.set".to_owned()),
+            ("cli".to_owned(), "user.create".to_owned()),
+            ("cli".to_owned(), "user.create".to_owned()),
+        ]
+    );
+    let _ = std::fs::remove_file(file);
+}
+
+fn bootstrap(
+    settings: &mut rolegate::settings::Settings,
+    username: &str,
+    password_file: &std::path::Path,
+) {
+    settings.bootstrap.admin_username = username.into();
+    settings.bootstrap.admin_email = format!("{username}@example.com");
+    settings.bootstrap.admin_password_file = password_file.display().to_string();
+}
+
+#[tokio::test]
+async fn bootstrap_creates_the_first_admin_once() {
+    let file = temp_file(&format!("{STRONG}\n"));
+    let app = spawn_app_with(|s| bootstrap(s, "founder", &file)).await;
+    let res = app.signin("founder", STRONG).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["roles"], json!(["ROLE_ADMIN"]));
+    let token = body["accessToken"].as_str().unwrap().to_owned();
+
+    // later starts do nothing, even with another name configured
+    let again = app.restart_with(|_| {}).await;
+    let other = app.restart_with(|s| bootstrap(s, "second", &file)).await;
+    expect_error(
+        other.signin("second", STRONG).await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    let res = again
+        .client
+        .get(again.url("/api/admin/users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let users: Value = res.json().await.unwrap();
+    assert_eq!(users["total"], 1, "{users}");
+    let res = again
+        .client
+        .get(again.url("/api/admin/audit"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let log: Value = res.json().await.unwrap();
+    assert_eq!(log["total"], 1);
+    assert_eq!(log["items"][0]["actor"], "bootstrap");
+    assert_eq!(log["items"][0]["action"], "user.create");
+    let _ = std::fs::remove_file(file);
+}
+
+#[tokio::test]
+async fn bootstrap_never_promotes_an_existing_account() {
+    let file = temp_file(STRONG);
+    let app = spawn_app_with(|_| {}).await;
+    let res = app
+        .signup("squatter", "squatter@example.com", "my own password", None)
+        .await;
+    assert_eq!(res.status(), 201);
+    let booted = app.restart_with(|s| bootstrap(s, "squatter", &file)).await;
+    let res = booted.signin("squatter", "my own password").await;
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["roles"], json!(["ROLE_USER"]));
+    assert!(captured_logs().contains("it is not promoted"));
+    let _ = std::fs::remove_file(file);
+}
+
+#[tokio::test]
+async fn bootstrap_refuses_weak_or_missing_passwords() {
+    for (contents, expected) in [
+        (Some("password1234\n"), "too weak"),
+        (None, "reading the password file"),
+    ] {
+        let db = TestDb::create().await;
+        let mut settings = test_settings(&db.url);
+        let file = match contents {
+            Some(c) => temp_file(c),
+            None => std::env::temp_dir().join("rolegate-no-such-password-file"),
+        };
+        bootstrap(&mut settings, "founder", &file);
+        let database = rolegate::startup::open_database(&settings).await.unwrap();
+        let err = rolegate::startup::Application::build_with_database(settings, database)
+            .await
+            .expect_err("a weak or missing bootstrap password stops the start");
+        let message = format!("{err:#}");
+        assert!(message.contains(expected), "{message}");
+        assert!(!message.contains("password1234"), "not echoed: {message}");
+        let _ = std::fs::remove_file(file);
+    }
+}
