@@ -416,6 +416,53 @@ mod tests {
         .token
     }
 
+    crate::role!(Editor, "editor");
+
+    #[get("/staff")]
+    async fn staff(who: RequireAnyRole<(Editor, Moderator)>) -> HttpResponse {
+        HttpResponse::Ok().body(who.user.claims.name.clone())
+    }
+
+    fn token_with_roles(svc: &TokenService, roles: &[&str]) -> String {
+        svc.issue_access(&AccessSubject {
+            user_id: UserId(2),
+            username: "bo".into(),
+            roles: roles.iter().map(|r| RoleName::parse(r).unwrap()).collect(),
+            permissions: vec![],
+        })
+        .unwrap()
+        .token
+    }
+
+    #[actix_web::test]
+    async fn require_any_role_takes_one_of_several() {
+        let svc = tokens();
+        let app = test::init_service(
+            App::new()
+                .app_data(web::Data::new(svc.verifier()))
+                .service(staff),
+        )
+        .await;
+        let call = |token: Option<String>| {
+            let mut req = test::TestRequest::get().uri("/staff");
+            if let Some(t) = token {
+                req = req.insert_header(("x-access-token", t));
+            }
+            req.to_request()
+        };
+        assert_eq!(test::call_service(&app, call(None)).await.status(), 401);
+        let res =
+            test::call_service(&app, call(Some(token_with_roles(&svc, &["user", "admin"])))).await;
+        assert_eq!(res.status(), 403);
+        let body: serde_json::Value = test::read_body_json(res).await;
+        assert_eq!(body["error"], "missing_role");
+        assert_eq!(body["message"], "Require Editor or Moderator Role!");
+        for roles in [&["editor"][..], &["user", "moderator"][..]] {
+            let res = test::call_service(&app, call(Some(token_with_roles(&svc, roles)))).await;
+            assert_eq!(res.status(), 200, "{roles:?}");
+        }
+    }
+
     #[actix_web::test]
     async fn require_permission_in_any_actix_app() {
         let svc = tokens();
