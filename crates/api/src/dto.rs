@@ -202,7 +202,7 @@ pub struct RoleResponse {
 #[schema(example = json!({"name": "editor", "description": "Edits articles", "permissions": ["articles:write", "content:read"]}))]
 pub struct CreateRoleRequest {
     /// 2–32 characters: a letter, then letters, digits, `_` or `-` (lower-cased).
-    #[schema(min_length = 2, max_length = 32)]
+    #[schema(min_length = 2, max_length = 32, pattern = "^[A-Za-z][A-Za-z0-9_-]{1,31}$")]
     pub name: String,
     #[serde(default)]
     #[schema(max_length = 255)]
@@ -237,7 +237,7 @@ pub struct PermissionResponse {
 #[schema(example = json!({"name": "articles:write", "description": "Write articles"}))]
 pub struct CreatePermissionRequest {
     /// `resource:action`, each part a letter then letters, digits, `_` or `-`; at most 64 characters.
-    #[schema(max_length = 64)]
+    #[schema(max_length = 64, pattern = "^[a-z][a-z0-9_-]*:[a-z][a-z0-9_-]*$")]
     pub name: String,
     #[serde(default)]
     #[schema(max_length = 255)]
