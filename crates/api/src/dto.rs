@@ -202,7 +202,11 @@ pub struct RoleResponse {
 #[schema(example = json!({"name": "editor", "description": "Edits articles", "permissions": ["articles:write", "content:read"]}))]
 pub struct CreateRoleRequest {
     /// 2–32 characters: a letter, then letters, digits, `_` or `-` (lower-cased).
-    #[schema(min_length = 2, max_length = 32, pattern = "^[A-Za-z][A-Za-z0-9_-]{1,31}$")]
+    #[schema(
+        min_length = 2,
+        max_length = 32,
+        pattern = "^[A-Za-z][A-Za-z0-9_-]{1,31}$"
+    )]
     pub name: String,
     #[serde(default)]
     #[schema(max_length = 255)]

@@ -134,6 +134,7 @@ fn path_role(raw: &str) -> Result<RoleName, ApiError> {
     tag = "admin",
     params(UserListParams),
     security(("bearer" = []), ("x-access-token" = [])),
+    extensions(("x-required-permission" = json!("users:read"))),
     responses(
         (status = 200, description = "A page of users", body = UserPage),
         (status = 400, description = "page, per_page or q out of bounds", body = ErrorBody),
@@ -171,6 +172,7 @@ pub async fn list_users(
     tag = "admin",
     params(("id" = i64, Path, description = "The user's id")),
     security(("bearer" = []), ("x-access-token" = [])),
+    extensions(("x-required-permission" = json!("users:read"))),
     responses(
         (status = 200, description = "The user", body = AdminUser),
         (status = 400, description = "The id is not an integer", body = ErrorBody),
@@ -205,6 +207,7 @@ pub async fn get_user(
     params(("id" = i64, Path, description = "The user's id")),
     request_body = SetRolesRequest,
     security(("bearer" = []), ("x-access-token" = [])),
+    extensions(("x-required-permission" = json!("users:write"))),
     responses(
         (status = 200, description = "The user after the change", body = AdminUser),
         (status = 400, description = "Unknown role or malformed body", body = ErrorBody,
@@ -242,6 +245,7 @@ pub async fn set_user_roles(
     params(("id" = i64, Path, description = "The user's id")),
     request_body = UpdateUserRequest,
     security(("bearer" = []), ("x-access-token" = [])),
+    extensions(("x-required-permission" = json!("users:write"))),
     responses(
         (status = 200, description = "The user after the change", body = AdminUser),
         (status = 400, description = "Malformed body", body = ErrorBody),
@@ -274,6 +278,7 @@ pub async fn update_user(
     tag = "admin",
     params(("id" = i64, Path, description = "The user's id")),
     security(("bearer" = []), ("x-access-token" = [])),
+    extensions(("x-required-permission" = json!("users:write"))),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "The id is not an integer", body = ErrorBody),
@@ -301,6 +306,7 @@ pub async fn delete_user(
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = []), ("x-access-token" = [])),
+    extensions(("x-required-permission" = json!("roles:read"))),
     responses(
         (status = 200, description = "Every role, built-in ones first", body = Vec<RoleResponse>),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
@@ -324,6 +330,7 @@ pub async fn list_roles(
     tag = "admin",
     request_body = CreateRoleRequest,
     security(("bearer" = []), ("x-access-token" = [])),
+    extensions(("x-required-permission" = json!("roles:write"))),
     responses(
         (status = 201, description = "The new role", body = RoleResponse),
         (status = 400, description = "Invalid name, unknown permission or malformed body", body = ErrorBody),
@@ -372,6 +379,7 @@ pub async fn create_role(
     params(("name" = String, Path, description = "The role's name")),
     request_body = UpdateRoleRequest,
     security(("bearer" = []), ("x-access-token" = [])),
+    extensions(("x-required-permission" = json!("roles:write"))),
     responses(
         (status = 200, description = "The role after the change", body = RoleResponse),
         (status = 400, description = "Unknown permission or malformed body", body = ErrorBody),
@@ -417,6 +425,7 @@ pub async fn update_role(
     tag = "admin",
     params(("name" = String, Path, description = "The role's name")),
     security(("bearer" = []), ("x-access-token" = [])),
+    extensions(("x-required-permission" = json!("roles:write"))),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
@@ -441,6 +450,7 @@ pub async fn delete_role(
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = []), ("x-access-token" = [])),
+    extensions(("x-required-permission" = json!("roles:read"))),
     responses(
         (status = 200, description = "Every permission, by name", body = Vec<PermissionResponse>),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
@@ -463,6 +473,7 @@ pub async fn list_permissions(
     tag = "admin",
     request_body = CreatePermissionRequest,
     security(("bearer" = []), ("x-access-token" = [])),
+    extensions(("x-required-permission" = json!("roles:write"))),
     responses(
         (status = 201, description = "The new permission", body = PermissionResponse),
         (status = 400, description = "Invalid name or malformed body", body = ErrorBody),
@@ -498,6 +509,7 @@ pub async fn create_permission(
     tag = "admin",
     params(PageParams),
     security(("bearer" = []), ("x-access-token" = [])),
+    extensions(("x-required-permission" = json!("audit:read"))),
     responses(
         (status = 200, description = "A page of audit events", body = AuditPage),
         (status = 400, description = "page or per_page out of bounds", body = ErrorBody),
