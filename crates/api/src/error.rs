@@ -255,10 +255,15 @@ impl From<rolegate_domain::AdminError> for ApiError {
                 code: "missing_permission",
                 message,
             },
-            E::ActorGone => Self::Forbidden {
+            E::ConcurrentChange => Self::Conflict {
+                code: "concurrent_change",
+                message,
+            },
+            E::ActorDisabled => Self::Forbidden {
                 code: "account_disabled",
                 message,
             },
+            E::ActorGone => Self::InvalidToken,
             E::Unavailable(d) => Self::Unavailable(d),
             E::Overloaded => Self::Overloaded,
             E::Internal(d) => Self::Internal(d),

@@ -5,10 +5,16 @@
 //! Rules kept here (and tested per backend through the API):
 //! - every change is made by an [`Actor`] whose *current* permissions (read
 //!   from the store, not from a possibly stale token) allow it;
-//! - nobody grants what they do not hold: a role can be given to a user, or a
-//!   permission to a role, only by an actor holding every permission involved;
-//! - the built-in roles cannot be deleted, and `admin` never loses the
-//!   permissions needed to administer;
+//! - nobody reaches beyond what they hold: giving a user a role, giving or
+//!   taking a role's permissions, deleting a role, and changing, disabling or
+//!   deleting a user all need every permission involved (the role's before
+//!   and after, the user's current ones);
+//! - the built-in roles cannot be deleted, `admin` never loses the
+//!   permissions needed to administer, and `user` (every new account's role)
+//!   never gets them;
+//! - what a decision relied on is re-checked by the store under its lock, in
+//!   the change's transaction ([`Precondition`]), so concurrent changes cannot
+//!   slip between the check and the write;
 //! - at least one active admin remains (the store checks it atomically);
 //! - every change writes an audit event in the same transaction, and a log line.
 
@@ -18,7 +24,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::{FieldErrors, StoreError, UniqueField};
-use crate::ports::{Clock, HashError, NewUser, PasswordHasher, SessionStore, UserStore};
+use crate::ports::{Clock, HashError, NewUser, PasswordHasher, UserStore};
 use crate::types::{Email, Password, Permission, RoleName, UserId, Username};
 
 /// Names of the built-in permissions.
@@ -153,8 +159,36 @@ pub struct AuditEvent {
     pub event: NewAuditEvent,
 }
 
-/// Storage for administration. Each write also stores its audit event, in
-/// the same transaction; nothing is written when it fails.
+/// What must still hold, checked by the store under its lock, in the
+/// transaction of a change. The use case decides from what it read before;
+/// these make that decision race-free: if anything it relied on changed in
+/// between, the store refuses with `StoreError::Stale` and writes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// The acting user exists, is not disabled and holds these permissions.
+    ActorHolds {
+        actor: UserId,
+        permissions: Vec<Permission>,
+    },
+    /// The user's roles are exactly these (in any order).
+    UserRoles { user: UserId, roles: Vec<RoleName> },
+    /// The role grants exactly these permissions (in any order).
+    RolePermissions {
+        role: RoleName,
+        permissions: Vec<Permission>,
+    },
+}
+
+/// What an administrative write carries besides its data.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// Stored in the same transaction.
+    pub audit: NewAuditEvent,
+    pub preconditions: Vec<Precondition>,
+}
+
+/// Storage for administration. Each write checks its preconditions and
+/// stores its audit event in one transaction; nothing is written when it fails.
 #[async_trait]
 pub trait AdminStore: Send + Sync {
     /// Users whose username or e-mail contains `query` (case-insensitive), by id.
@@ -166,57 +200,59 @@ pub trait AdminStore: Send + Sync {
 
     async fn user_profile(&self, id: UserId) -> Result<Option<UserProfile>, StoreError>;
 
-    /// Replaces the user's roles. `NotFound`, `UnknownRole`, `LastAdmin`.
+    /// Creates a user (operators: command line, bootstrap). `Conflict`, `UnknownRole`.
+    async fn create_user(&self, user: NewUser, audit: NewAuditEvent) -> Result<UserId, StoreError>;
+
+    /// Replaces the user's roles. `NotFound`, `UnknownRole`, `LastAdmin`, `Stale`.
     async fn set_user_roles(
         &self,
         id: UserId,
         roles: &[RoleName],
-        audit: NewAuditEvent,
+        change: Change,
     ) -> Result<(), StoreError>;
 
-    /// `NotFound`, `LastAdmin` (disabling the last active admin).
+    /// Disabling also revokes the user's refresh tokens.
+    /// `NotFound`, `LastAdmin` (disabling the last active admin), `Stale`.
     async fn set_user_disabled(
         &self,
         id: UserId,
         disabled: bool,
-        audit: NewAuditEvent,
+        change: Change,
     ) -> Result<(), StoreError>;
 
-    /// Deletes the user with its roles and sessions. `NotFound`, `LastAdmin`.
-    async fn delete_user(&self, id: UserId, audit: NewAuditEvent) -> Result<(), StoreError>;
+    /// Deletes the user with its roles and sessions. `NotFound`, `LastAdmin`, `Stale`.
+    async fn delete_user(&self, id: UserId, change: Change) -> Result<(), StoreError>;
 
-    /// Every role with its permissions, by id.
+    /// Every role with its permissions (sorted), by id.
     async fn list_roles(&self) -> Result<Vec<RoleInfo>, StoreError>;
 
-    /// `Conflict(Role)`, `UnknownPermission`.
-    async fn create_role(&self, role: &RoleInfo, audit: NewAuditEvent) -> Result<(), StoreError>;
+    /// `Conflict(Role)`, `UnknownPermission`, `Stale`.
+    async fn create_role(&self, role: &RoleInfo, change: Change) -> Result<(), StoreError>;
 
     /// Replaces a role's permissions (and description when given).
-    /// `NotFound`, `UnknownPermission`.
+    /// `NotFound`, `UnknownPermission`, `Stale`.
     async fn update_role(
         &self,
         name: &RoleName,
         permissions: &[Permission],
         description: Option<&str>,
-        audit: NewAuditEvent,
+        change: Change,
     ) -> Result<(), StoreError>;
 
-    /// Deletes a role; users holding it lose it. `NotFound`.
-    async fn delete_role(&self, name: &RoleName, audit: NewAuditEvent) -> Result<(), StoreError>;
+    /// Deletes a role; users holding it lose it. `NotFound`, `Stale`.
+    async fn delete_role(&self, name: &RoleName, change: Change) -> Result<(), StoreError>;
 
+    /// The catalogue, by name.
     async fn list_permissions(&self) -> Result<Vec<PermissionInfo>, StoreError>;
 
     /// Adds a permission and grants it to `grant_to` (existing roles).
-    /// `Conflict(Permission)`.
+    /// `Conflict(Permission)`, `Stale`.
     async fn create_permission(
         &self,
         permission: &PermissionInfo,
         grant_to: &[RoleName],
-        audit: NewAuditEvent,
+        change: Change,
     ) -> Result<(), StoreError>;
-
-    /// Stores an event on its own (for changes made through other stores).
-    async fn record_audit(&self, event: NewAuditEvent) -> Result<(), StoreError>;
 
     /// Newest first.
     async fn list_audit(&self, page: PageRequest) -> Result<Page<AuditEvent>, StoreError>;
@@ -252,14 +288,20 @@ pub enum AdminError {
     LastAdmin,
     #[error("{0}")]
     BuiltInRole(String),
-    /// The actor would grant a permission they do not hold themselves.
-    #[error("You cannot grant {0}: you do not hold it yourself.")]
+    /// The actor would grant, or act on, a permission they do not hold.
+    #[error("{0}")]
     Escalation(String),
+    /// What the change relied on was changed by someone else meanwhile.
+    #[error("The user or role was changed by someone else meanwhile; read it again and retry.")]
+    ConcurrentChange,
     /// The actor's current permissions (not their token's) do not allow it.
     #[error("Require permission {0}!")]
     NotAllowed(&'static str),
-    /// The actor's account is gone or disabled.
-    #[error("This account is disabled or no longer exists.")]
+    /// The actor's account is disabled.
+    #[error("This account is disabled.")]
+    ActorDisabled,
+    /// The actor's account no longer exists.
+    #[error("Unauthorized!")]
     ActorGone,
     #[error("service temporarily unavailable: {0}")]
     Unavailable(String),
@@ -280,6 +322,7 @@ impl From<StoreError> for AdminError {
             StoreError::UnknownPermission(p) => Self::UnknownPermission(p),
             StoreError::NotFound => Self::UserNotFound,
             StoreError::LastAdmin => Self::LastAdmin,
+            StoreError::Stale => Self::ConcurrentChange,
             StoreError::Unavailable(d) => Self::Unavailable(d),
             StoreError::Internal(d) => Self::Internal(d),
         }
@@ -306,13 +349,16 @@ pub enum Actor {
     Bootstrap,
 }
 
-/// An actor whose current permissions were checked.
+/// An actor whose current permissions were checked, and what the change
+/// relies on (turned into preconditions).
 #[derive(Debug, Clone)]
 struct Checked {
     id: Option<UserId>,
     name: String,
     /// `None`: every permission (the command line and the bootstrap).
     permissions: Option<Vec<Permission>>,
+    /// Permissions the actor was found to hold and the change relies on.
+    relied_on: Vec<Permission>,
 }
 
 impl Checked {
@@ -322,20 +368,48 @@ impl Checked {
             .is_none_or(|held| held.iter().any(|p| p.as_str() == permission))
     }
 
-    fn event(
+    /// Checks that the actor holds all of `needed`, remembering them; the
+    /// first missing one is reported through `refuse`.
+    fn require_all(
+        &mut self,
+        needed: &[Permission],
+        refuse: impl FnOnce(&Permission) -> String,
+    ) -> Result<(), AdminError> {
+        if let Some(missing) = needed.iter().find(|p| !self.holds(p.as_str())) {
+            return Err(AdminError::Escalation(refuse(missing)));
+        }
+        for p in needed {
+            if !self.relied_on.contains(p) {
+                self.relied_on.push(p.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn change(
         &self,
         at: DateTime<Utc>,
         action: &str,
         target: String,
         detail: String,
-    ) -> NewAuditEvent {
-        NewAuditEvent {
-            at,
-            actor_id: self.id,
-            actor: self.name.clone(),
-            action: action.to_owned(),
-            target,
-            detail,
+        mut preconditions: Vec<Precondition>,
+    ) -> Change {
+        if let Some(actor) = self.id {
+            preconditions.push(Precondition::ActorHolds {
+                actor,
+                permissions: self.relied_on.clone(),
+            });
+        }
+        Change {
+            audit: NewAuditEvent {
+                at,
+                actor_id: self.id,
+                actor: self.name.clone(),
+                action: action.to_owned(),
+                target,
+                detail,
+            },
+            preconditions,
         }
     }
 }
@@ -346,9 +420,10 @@ pub enum Bootstrap {
     Created(UserId),
     /// An active admin exists: nothing to do.
     AdminExists,
-    /// No admin exists, but the username belongs to an account that is not
-    /// an admin: it is not promoted (someone else may have registered it).
-    UsernameTaken,
+    /// No admin exists, but the username or e-mail belongs to an account
+    /// (perhaps created a moment ago by another instance): no one is
+    /// promoted (someone else may have registered it).
+    Taken,
 }
 
 /// A new role.
@@ -373,7 +448,6 @@ pub struct CreateUser {
 pub struct AdminDeps {
     pub admin: Arc<dyn AdminStore>,
     pub users: Arc<dyn UserStore>,
-    pub sessions: Arc<dyn SessionStore>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,
 }
@@ -419,6 +493,24 @@ fn json_list(items: &[String]) -> String {
     format!("[{}]", quoted.join(","))
 }
 
+/// The roles a user holds, as preconditions: their roles and what each grants.
+fn target_state(target: &UserProfile, catalogue: &[RoleInfo]) -> Vec<Precondition> {
+    let mut pre = vec![Precondition::UserRoles {
+        user: target.user.id,
+        roles: target.user.roles.clone(),
+    }];
+    pre.extend(
+        catalogue
+            .iter()
+            .filter(|r| target.user.roles.contains(&r.name))
+            .map(|r| Precondition::RolePermissions {
+                role: r.name.clone(),
+                permissions: r.permissions.clone(),
+            }),
+    );
+    pre
+}
+
 impl AdminService {
     pub fn new(deps: AdminDeps) -> Self {
         Self { deps }
@@ -426,21 +518,15 @@ impl AdminService {
 
     /// Loads the actor and checks that their current permissions include `needed`.
     async fn check(&self, actor: Actor, needed: &'static str) -> Result<Checked, AdminError> {
+        let system = |name: &str| Checked {
+            id: None,
+            name: name.into(),
+            permissions: None,
+            relied_on: Vec::new(),
+        };
         let id = match actor {
-            Actor::Cli => {
-                return Ok(Checked {
-                    id: None,
-                    name: "cli".into(),
-                    permissions: None,
-                });
-            }
-            Actor::Bootstrap => {
-                return Ok(Checked {
-                    id: None,
-                    name: "bootstrap".into(),
-                    permissions: None,
-                });
-            }
+            Actor::Cli => return Ok(system("cli")),
+            Actor::Bootstrap => return Ok(system("bootstrap")),
             Actor::User(id) => id,
         };
         let profile = self
@@ -448,18 +534,29 @@ impl AdminService {
             .admin
             .user_profile(id)
             .await?
-            .filter(|p| !p.user.disabled)
             .ok_or(AdminError::ActorGone)?;
-        let checked = Checked {
+        if profile.user.disabled {
+            return Err(AdminError::ActorDisabled);
+        }
+        let mut checked = Checked {
             id: Some(id),
             name: profile.user.username,
             permissions: Some(profile.permissions),
+            relied_on: Vec::new(),
         };
-        if checked.holds(needed) {
-            Ok(checked)
-        } else {
-            Err(AdminError::NotAllowed(needed))
-        }
+        let Some(needed_permission) = checked
+            .permissions
+            .as_ref()
+            .and_then(|held| held.iter().find(|p| p.as_str() == needed).cloned())
+        else {
+            return Err(AdminError::NotAllowed(needed));
+        };
+        checked.relied_on.push(needed_permission);
+        Ok(checked)
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.deps.clock.now()
     }
 
     async fn user(&self, id: UserId) -> Result<UserProfile, AdminError> {
@@ -480,8 +577,12 @@ impl AdminService {
             .ok_or_else(|| AdminError::RoleNotFound(name.to_string()))
     }
 
-    fn now(&self) -> DateTime<Utc> {
-        self.deps.clock.now()
+    /// Nobody acts on an account that holds a permission they do not hold.
+    fn require_outranks(actor: &mut Checked, target: &UserProfile) -> Result<(), AdminError> {
+        let username = target.user.username.clone();
+        actor.require_all(&target.permissions, |p| {
+            format!("You cannot change {username}: they hold {p}, which you do not hold yourself.")
+        })
     }
 
     /// The signed-in user's own profile (`None`: the account is gone).
@@ -508,22 +609,18 @@ impl AdminService {
 
     pub async fn get_user(&self, actor: Actor, id: UserId) -> Result<UserProfile, AdminError> {
         self.check(actor, perms::USERS_READ).await?;
-        self.deps
-            .admin
-            .user_profile(id)
-            .await?
-            .ok_or(AdminError::UserNotFound)
+        self.user(id).await
     }
 
-    /// Replaces a user's roles. Roles the user does not hold yet can only be
-    /// given by an actor holding every permission they grant.
+    /// Replaces a user's roles. The actor must hold every permission the
+    /// user holds now, and every permission of each role being added.
     pub async fn set_user_roles(
         &self,
         actor: Actor,
         id: UserId,
         roles: &[RoleName],
     ) -> Result<UserProfile, AdminError> {
-        let actor = self.check(actor, perms::USERS_WRITE).await?;
+        let mut actor = self.check(actor, perms::USERS_WRITE).await?;
         let roles = dedup(roles);
         let target = self.user(id).await?;
         let catalogue = self.deps.admin.list_roles().await?;
@@ -533,19 +630,26 @@ impl AdminService {
         {
             return Err(AdminError::UnknownRole(unknown.to_string()));
         }
-        for info in catalogue.iter().filter(|c| roles.contains(&c.name)) {
+        Self::require_outranks(&mut actor, &target)?;
+        let mut pre = target_state(&target, &catalogue);
+        for info in catalogue
+            .iter()
+            .filter(|c| roles.contains(&c.name) && !target.user.roles.contains(&c.name))
+        {
             let role = &info.name;
-            if !target.user.roles.contains(role)
-                && let Some(missing) = info.permissions.iter().find(|p| !actor.holds(p.as_str()))
-            {
-                return Err(AdminError::Escalation(format!(
-                    "the role {role} (it grants {missing})"
-                )));
-            }
+            actor.require_all(&info.permissions, |p| {
+                format!(
+                    "You cannot grant the role {role}: it grants {p}, which you do not hold yourself."
+                )
+            })?;
+            pre.push(Precondition::RolePermissions {
+                role: role.clone(),
+                permissions: info.permissions.clone(),
+            });
         }
         let before = names(&target.user.roles);
         let after = names(&roles);
-        let event = actor.event(
+        let change = actor.change(
             self.now(),
             "user.roles.set",
             format!("user:{id}"),
@@ -555,14 +659,11 @@ impl AdminService {
                 json_list(&before),
                 json_list(&after)
             ),
+            pre,
         );
-        self.deps.admin.set_user_roles(id, &roles, event).await?;
+        self.deps.admin.set_user_roles(id, &roles, change).await?;
         tracing::info!(actor = %actor.name, user_id = %id, ?before, ?after, "audit: user roles set");
-        self.deps
-            .admin
-            .user_profile(id)
-            .await?
-            .ok_or(AdminError::UserNotFound)
+        self.user(id).await
     }
 
     /// Disables or enables a user. Disabling also ends their sessions.
@@ -572,40 +673,39 @@ impl AdminService {
         id: UserId,
         disabled: bool,
     ) -> Result<UserProfile, AdminError> {
-        let actor = self.check(actor, perms::USERS_WRITE).await?;
+        let mut actor = self.check(actor, perms::USERS_WRITE).await?;
+        let target = self.user(id).await?;
+        Self::require_outranks(&mut actor, &target)?;
+        let catalogue = self.deps.admin.list_roles().await?;
         let action = if disabled {
             "user.disable"
         } else {
             "user.enable"
         };
-        let event = actor.event(
+        let change = actor.change(
             self.now(),
             action,
             format!("user:{id}"),
-            format!("{{\"disabled\":{disabled}}}"),
+            format!(
+                "{{\"username\":{},\"disabled\":{disabled}}}",
+                json_str(&target.user.username)
+            ),
+            target_state(&target, &catalogue),
         );
         self.deps
             .admin
-            .set_user_disabled(id, disabled, event)
+            .set_user_disabled(id, disabled, change)
             .await?;
-        if disabled {
-            self.deps
-                .sessions
-                .revoke_user_sessions(id, self.now())
-                .await?;
-        }
         tracing::info!(actor = %actor.name, user_id = %id, disabled, "audit: user status set");
-        self.deps
-            .admin
-            .user_profile(id)
-            .await?
-            .ok_or(AdminError::UserNotFound)
+        self.user(id).await
     }
 
     pub async fn delete_user(&self, actor: Actor, id: UserId) -> Result<(), AdminError> {
-        let actor = self.check(actor, perms::USERS_WRITE).await?;
+        let mut actor = self.check(actor, perms::USERS_WRITE).await?;
         let target = self.user(id).await?;
-        let event = actor.event(
+        Self::require_outranks(&mut actor, &target)?;
+        let catalogue = self.deps.admin.list_roles().await?;
+        let change = actor.change(
             self.now(),
             "user.delete",
             format!("user:{id}"),
@@ -614,8 +714,9 @@ impl AdminService {
                 json_str(&target.user.username),
                 json_list(&names(&target.user.roles))
             ),
+            target_state(&target, &catalogue),
         );
-        self.deps.admin.delete_user(id, event).await?;
+        self.deps.admin.delete_user(id, change).await?;
         tracing::info!(actor = %actor.name, user_id = %id, "audit: user deleted");
         Ok(())
     }
@@ -627,13 +728,7 @@ impl AdminService {
 
     pub async fn get_role(&self, actor: Actor, name: &RoleName) -> Result<RoleInfo, AdminError> {
         self.check(actor, perms::ROLES_READ).await?;
-        self.deps
-            .admin
-            .list_roles()
-            .await?
-            .into_iter()
-            .find(|r| &r.name == name)
-            .ok_or_else(|| AdminError::RoleNotFound(name.to_string()))
+        self.role(name).await
     }
 
     /// Unknown permissions are a 400, reported before any other check.
@@ -651,25 +746,35 @@ impl AdminService {
         }
     }
 
-    fn check_grants(actor: &Checked, permissions: &[Permission]) -> Result<(), AdminError> {
-        match permissions.iter().find(|p| !actor.holds(p.as_str())) {
-            Some(p) => Err(AdminError::Escalation(format!("the permission {p}"))),
-            None => Ok(()),
+    /// The `user` role goes to every new account: it never grants what
+    /// administers users, roles or the audit log.
+    fn check_user_role(name: &RoleName, permissions: &[Permission]) -> Result<(), AdminError> {
+        match permissions
+            .iter()
+            .find(|p| perms::ADMIN_REQUIRED.contains(&p.as_str()))
+        {
+            Some(p) if name.as_str() == RoleName::USER => Err(AdminError::BuiltInRole(format!(
+                "The user role is given to every new account: it cannot grant {p}."
+            ))),
+            _ => Ok(()),
         }
     }
 
     pub async fn create_role(&self, actor: Actor, role: NewRole) -> Result<RoleInfo, AdminError> {
-        let actor = self.check(actor, perms::ROLES_WRITE).await?;
-        let permissions = dedup(&role.permissions);
+        let mut actor = self.check(actor, perms::ROLES_WRITE).await?;
+        let mut permissions = dedup(&role.permissions);
+        permissions.sort();
         self.require_known(&permissions).await?;
-        Self::check_grants(&actor, &permissions)?;
+        actor.require_all(&permissions, |p| {
+            format!("You cannot grant the permission {p}: you do not hold it yourself.")
+        })?;
         let info = RoleInfo {
             name: role.name.clone(),
             description: role.description,
             built_in: false,
             permissions,
         };
-        let event = actor.event(
+        let change = actor.change(
             self.now(),
             "role.create",
             format!("role:{}", info.name),
@@ -677,21 +782,24 @@ impl AdminService {
                 "{{\"permissions\":{}}}",
                 json_list(&names(&info.permissions))
             ),
+            Vec::new(),
         );
         self.deps
             .admin
-            .create_role(&info, event)
+            .create_role(&info, change)
             .await
             .map_err(|e| match e {
                 StoreError::Conflict(_) => AdminError::RoleExists(info.name.to_string()),
                 other => other.into(),
             })?;
         tracing::info!(actor = %actor.name, role = %info.name, "audit: role created");
-        self.get_role(Actor::Cli, &info.name).await
+        Ok(info)
     }
 
-    /// Replaces a role's permissions. The `admin` role keeps what it needs to
-    /// administer; permissions being added must be held by the actor.
+    /// Replaces a role's permissions. The actor must hold every permission
+    /// the role grants before and after the change (so nobody strips a
+    /// powerful role to take it); `admin` keeps what it needs to
+    /// administer, and `user` never gets that.
     pub async fn update_role(
         &self,
         actor: Actor,
@@ -699,7 +807,7 @@ impl AdminService {
         permissions: &[Permission],
         description: Option<&str>,
     ) -> Result<RoleInfo, AdminError> {
-        let actor = self.check(actor, perms::ROLES_WRITE).await?;
+        let mut actor = self.check(actor, perms::ROLES_WRITE).await?;
         let permissions = dedup(permissions);
         let current = self.role(name).await?;
         self.require_known(&permissions).await?;
@@ -712,13 +820,16 @@ impl AdminService {
                 "The admin role always keeps {kept} (and every other permission needed to administer)."
             )));
         }
-        let added: Vec<Permission> = permissions
-            .iter()
-            .filter(|p| !current.permissions.contains(p))
-            .cloned()
-            .collect();
-        Self::check_grants(&actor, &added)?;
-        let event = actor.event(
+        Self::check_user_role(name, &permissions)?;
+        actor.require_all(&current.permissions, |p| {
+            format!(
+                "You cannot change the role {name}: it grants {p}, which you do not hold yourself."
+            )
+        })?;
+        actor.require_all(&permissions, |p| {
+            format!("You cannot grant the permission {p}: you do not hold it yourself.")
+        })?;
+        let change = actor.change(
             self.now(),
             "role.update",
             format!("role:{name}"),
@@ -727,35 +838,53 @@ impl AdminService {
                 json_list(&names(&current.permissions)),
                 json_list(&names(&permissions))
             ),
+            vec![Precondition::RolePermissions {
+                role: name.clone(),
+                permissions: current.permissions.clone(),
+            }],
         );
         self.deps
             .admin
-            .update_role(name, &permissions, description, event)
+            .update_role(name, &permissions, description, change)
             .await
             .map_err(|e| match e {
                 StoreError::NotFound => AdminError::RoleNotFound(name.to_string()),
                 other => other.into(),
             })?;
         tracing::info!(actor = %actor.name, role = %name, "audit: role updated");
-        self.get_role(Actor::Cli, name).await
+        self.role(name).await
     }
 
+    /// Deletes a custom role. The actor must hold every permission it grants.
     pub async fn delete_role(&self, actor: Actor, name: &RoleName) -> Result<(), AdminError> {
-        let actor = self.check(actor, perms::ROLES_WRITE).await?;
+        let mut actor = self.check(actor, perms::ROLES_WRITE).await?;
         if name.is_built_in() {
             return Err(AdminError::BuiltInRole(format!(
                 "The built-in role {name} cannot be deleted."
             )));
         }
-        let event = actor.event(
+        let current = self.role(name).await?;
+        actor.require_all(&current.permissions, |p| {
+            format!(
+                "You cannot delete the role {name}: it grants {p}, which you do not hold yourself."
+            )
+        })?;
+        let change = actor.change(
             self.now(),
             "role.delete",
             format!("role:{name}"),
-            "{}".into(),
+            format!(
+                "{{\"permissions\":{}}}",
+                json_list(&names(&current.permissions))
+            ),
+            vec![Precondition::RolePermissions {
+                role: name.clone(),
+                permissions: current.permissions.clone(),
+            }],
         );
         self.deps
             .admin
-            .delete_role(name, event)
+            .delete_role(name, change)
             .await
             .map_err(|e| match e {
                 StoreError::NotFound => AdminError::RoleNotFound(name.to_string()),
@@ -785,15 +914,16 @@ impl AdminService {
             name,
             description,
         };
-        let event = actor.event(
+        let change = actor.change(
             self.now(),
             "permission.create",
             format!("permission:{}", info.name),
             "{}".into(),
+            Vec::new(),
         );
         self.deps
             .admin
-            .create_permission(&info, &[RoleName::admin()], event)
+            .create_permission(&info, &[RoleName::admin()], change)
             .await
             .map_err(|e| match e {
                 StoreError::Conflict(_) => AdminError::PermissionExists(info.name.to_string()),
@@ -812,8 +942,8 @@ impl AdminService {
         Ok(self.deps.admin.list_audit(page).await?)
     }
 
-    /// Creates a user with the given roles (command line). The password must
-    /// not be weak.
+    /// Creates a user with the given roles (command line, bootstrap). The
+    /// password must not be weak. The audit event is stored with the user.
     pub async fn create_user(&self, actor: Actor, user: CreateUser) -> Result<UserId, AdminError> {
         let actor = self.check(actor, perms::USERS_WRITE).await?;
         if let Err(e) = user.password.check_strength(&user.username, &user.email) {
@@ -844,27 +974,30 @@ impl AdminService {
         }
         let password_hash = self.deps.hasher.hash(&user.password).await?;
         let username = user.username.as_str().to_owned();
-        let id = self
-            .deps
-            .users
-            .create_user(NewUser {
-                username: user.username,
-                email: user.email,
-                password_hash,
-                roles: roles.clone(),
-            })
-            .await?;
-        let event = actor.event(
+        let change = actor.change(
             self.now(),
             "user.create",
-            format!("user:{id}"),
+            format!("user:{username}"),
             format!(
                 "{{\"username\":{},\"roles\":{}}}",
                 json_str(&username),
                 json_list(&names(&roles))
             ),
+            Vec::new(),
         );
-        self.deps.admin.record_audit(event).await?;
+        let id = self
+            .deps
+            .admin
+            .create_user(
+                NewUser {
+                    username: user.username,
+                    email: user.email,
+                    password_hash,
+                    roles: roles.clone(),
+                },
+                change.audit,
+            )
+            .await?;
         tracing::info!(actor = %actor.name, user_id = %id, roles = ?names(&roles), "audit: user created");
         Ok(id)
     }
@@ -899,7 +1032,7 @@ impl AdminService {
     }
 
     /// Creates the first admin when no active admin exists; does nothing
-    /// otherwise (so it can run at every start).
+    /// otherwise (so it can run at every start, on several instances at once).
     pub async fn bootstrap_admin(
         &self,
         username: Username,
@@ -909,10 +1042,7 @@ impl AdminService {
         if self.deps.admin.count_active_admins().await? > 0 {
             return Ok(Bootstrap::AdminExists);
         }
-        if self.deps.users.find_credentials(&username).await?.is_some() {
-            return Ok(Bootstrap::UsernameTaken);
-        }
-        let id = self
+        let created = self
             .create_user(
                 Actor::Bootstrap,
                 CreateUser {
@@ -922,8 +1052,20 @@ impl AdminService {
                     roles: vec![RoleName::admin()],
                 },
             )
-            .await?;
-        Ok(Bootstrap::Created(id))
+            .await;
+        match created {
+            Ok(id) => Ok(Bootstrap::Created(id)),
+            // Someone holds the name or address: perhaps another instance
+            // bootstrapping at the same moment, perhaps a stranger.
+            Err(AdminError::UsernameTaken | AdminError::EmailTaken) => {
+                if self.deps.admin.count_active_admins().await? > 0 {
+                    Ok(Bootstrap::AdminExists)
+                } else {
+                    Ok(Bootstrap::Taken)
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 

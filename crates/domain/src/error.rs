@@ -30,6 +30,9 @@ pub enum StoreError {
     /// store checks this inside the write's transaction, under a lock).
     #[error("the last active admin cannot be removed")]
     LastAdmin,
+    /// A precondition of the write no longer holds (a concurrent change).
+    #[error("changed concurrently")]
+    Stale,
     /// The database cannot be reached (connection refused, pool timed out…).
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -105,6 +108,7 @@ impl From<StoreError> for AuthError {
             other @ (StoreError::Conflict(UniqueField::Role | UniqueField::Permission)
             | StoreError::UnknownPermission(_)
             | StoreError::NotFound
+            | StoreError::Stale
             | StoreError::LastAdmin) => AuthError::Internal(other.to_string()),
         }
     }

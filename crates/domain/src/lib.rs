@@ -13,9 +13,9 @@ pub mod types;
 pub mod usecases;
 
 pub use admin::{
-    Actor, AdminDeps, AdminError, AdminService, AdminStore, AuditEvent, Bootstrap, CreateUser,
-    NewAuditEvent, NewRole, Page, PageRequest, PermissionInfo, RoleInfo, UserProfile, UserSummary,
-    perms,
+    Actor, AdminDeps, AdminError, AdminService, AdminStore, AuditEvent, Bootstrap, Change,
+    CreateUser, NewAuditEvent, NewRole, Page, PageRequest, PermissionInfo, Precondition, RoleInfo,
+    UserProfile, UserSummary, perms,
 };
 pub use error::{AuthError, FieldErrors, StoreError, UniqueField};
 pub use ports::{

@@ -14,8 +14,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::Utc;
 use rolegate_domain::{
-    AdminStore, AuditEvent, NewAuditEvent, Page, PageRequest, Permission, PermissionInfo, RoleInfo,
-    RoleName, StoreError, UniqueField, UserId, UserProfile, UserSummary, perms,
+    AdminStore, AuditEvent, Change, NewAuditEvent, NewUser, Page, PageRequest, Permission,
+    PermissionInfo, Precondition, RoleInfo, RoleName, StoreError, UniqueField, UserId, UserProfile,
+    UserSummary, perms,
 };
 use sea_orm::sea_query::{Expr, LikeExpr};
 use sea_orm::{
@@ -24,7 +25,9 @@ use sea_orm::{
 };
 
 use crate::Database;
-use crate::entities::{audit_events, permissions, role_permissions, roles, user_roles, users};
+use crate::entities::{
+    audit_events, permissions, refresh_tokens, role_permissions, roles, user_roles, users,
+};
 use crate::error::{is_unique_violation, map_db_err};
 
 /// The escape character of LIKE patterns (not `\`, whose quoting differs by backend).
@@ -83,7 +86,10 @@ async fn active_admins<C: ConnectionTrait>(db: &C) -> Result<u64, StoreError> {
         .map_err(map_db_err)
 }
 
-async fn insert_audit<C: ConnectionTrait>(db: &C, e: NewAuditEvent) -> Result<(), StoreError> {
+pub(crate) async fn insert_audit<C: ConnectionTrait>(
+    db: &C,
+    e: NewAuditEvent,
+) -> Result<(), StoreError> {
     audit_events::ActiveModel {
         at: Set(e.at),
         actor_id: Set(e.actor_id.map(|id| id.0)),
@@ -141,6 +147,83 @@ async fn permission_ids<C: ConnectionTrait>(
     Ok(found.into_iter().map(|p| p.id).collect())
 }
 
+/// The permissions a role grants, by name.
+async fn role_permission_names<C: ConnectionTrait>(
+    db: &C,
+    role_id: i64,
+) -> Result<Vec<String>, StoreError> {
+    role_permissions::Entity::find()
+        .select_only()
+        .column(permissions::Column::Name)
+        .join(
+            JoinType::InnerJoin,
+            role_permissions::Relation::Permission.def(),
+        )
+        .filter(role_permissions::Column::RoleId.eq(role_id))
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(map_db_err)
+}
+
+fn same_set<'a>(a: impl Iterator<Item = &'a str>, b: impl Iterator<Item = &'a str>) -> bool {
+    let a: std::collections::BTreeSet<&str> = a.collect();
+    let b: std::collections::BTreeSet<&str> = b.collect();
+    a == b
+}
+
+/// Checks what a change relied on, inside its transaction and under the lock.
+async fn check_preconditions(
+    txn: &DatabaseTransaction,
+    preconditions: &[Precondition],
+) -> Result<(), StoreError> {
+    for pre in preconditions {
+        let holds = match pre {
+            Precondition::ActorHolds { actor, permissions } => {
+                match users::Entity::find_by_id(actor.0)
+                    .one(txn)
+                    .await
+                    .map_err(map_db_err)?
+                {
+                    Some(user) if !user.disabled => {
+                        let held = Database::permissions_of_user(txn, user.id).await?;
+                        permissions.iter().all(|p| held.contains(p))
+                    }
+                    _ => false,
+                }
+            }
+            Precondition::UserRoles { user, roles } => {
+                let now = Database::role_names_of(txn, find_user(txn, *user).await?.id).await?;
+                same_set(
+                    now.iter().map(RoleName::as_str),
+                    roles.iter().map(RoleName::as_str),
+                )
+            }
+            Precondition::RolePermissions { role, permissions } => {
+                match find_role(txn, role).await {
+                    Ok(row) => {
+                        let now = role_permission_names(txn, row.id).await?;
+                        same_set(
+                            now.iter().map(String::as_str),
+                            permissions.iter().map(Permission::as_str),
+                        )
+                    }
+                    Err(StoreError::NotFound) => false,
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        if !holds {
+            tracing::info!(
+                ?pre,
+                "an administrative change lost a race: its precondition no longer holds"
+            );
+            return Err(StoreError::Stale);
+        }
+    }
+    Ok(())
+}
+
 async fn link_permissions(
     txn: &DatabaseTransaction,
     role_id: i64,
@@ -168,8 +251,9 @@ async fn link_permissions(
 }
 
 impl Database {
-    /// Runs an administrative write: lock, count admins, `body`, count again.
-    async fn admin_write<T, F>(&self, body: F) -> Result<T, StoreError>
+    /// Runs an administrative write: lock, check the preconditions, count
+    /// admins, `body`, count again, store the audit event.
+    async fn admin_write<T, F>(&self, change: Change, body: F) -> Result<T, StoreError>
     where
         T: Send,
         F: for<'c> FnOnce(
@@ -187,11 +271,13 @@ impl Database {
                     .exec(txn)
                     .await
                     .map_err(map_db_err)?;
+                check_preconditions(txn, &change.preconditions).await?;
                 let before = active_admins(txn).await?;
                 let out = body(txn).await?;
                 if before > 0 && active_admins(txn).await? == 0 {
                     return Err(StoreError::LastAdmin);
                 }
+                insert_audit(txn, change.audit).await?;
                 Ok(out)
             })
         })
@@ -295,10 +381,10 @@ impl AdminStore for Database {
         &self,
         id: UserId,
         roles: &[RoleName],
-        audit: NewAuditEvent,
+        change: Change,
     ) -> Result<(), StoreError> {
         let names: Vec<String> = roles.iter().map(|r| r.as_str().to_owned()).collect();
-        self.admin_write(move |txn| {
+        self.admin_write(change, move |txn| {
             Box::pin(async move {
                 find_user(txn, id).await?;
                 let found = roles::Entity::find()
@@ -330,7 +416,7 @@ impl AdminStore for Database {
                     .exec(txn)
                     .await
                     .map_err(map_db_err)?;
-                insert_audit(txn, audit).await
+                Ok(())
             })
         })
         .await
@@ -340,9 +426,9 @@ impl AdminStore for Database {
         &self,
         id: UserId,
         disabled: bool,
-        audit: NewAuditEvent,
+        change: Change,
     ) -> Result<(), StoreError> {
-        self.admin_write(move |txn| {
+        self.admin_write(change, move |txn| {
             Box::pin(async move {
                 find_user(txn, id).await?;
                 users::Entity::update_many()
@@ -352,14 +438,28 @@ impl AdminStore for Database {
                     .exec(txn)
                     .await
                     .map_err(map_db_err)?;
-                insert_audit(txn, audit).await
+                if disabled {
+                    // A refresh racing this sees `disabled` when it re-reads the
+                    // user and revokes its own family.
+                    refresh_tokens::Entity::update_many()
+                        .col_expr(
+                            refresh_tokens::Column::RevokedAt,
+                            Expr::value(Some(Utc::now())),
+                        )
+                        .filter(refresh_tokens::Column::UserId.eq(id.0))
+                        .filter(refresh_tokens::Column::RevokedAt.is_null())
+                        .exec(txn)
+                        .await
+                        .map_err(map_db_err)?;
+                }
+                Ok(())
             })
         })
         .await
     }
 
-    async fn delete_user(&self, id: UserId, audit: NewAuditEvent) -> Result<(), StoreError> {
-        self.admin_write(move |txn| {
+    async fn delete_user(&self, id: UserId, change: Change) -> Result<(), StoreError> {
+        self.admin_write(change, move |txn| {
             Box::pin(async move {
                 find_user(txn, id).await?;
                 // Role links and refresh tokens go with it (ON DELETE CASCADE).
@@ -367,7 +467,7 @@ impl AdminStore for Database {
                     .exec(txn)
                     .await
                     .map_err(map_db_err)?;
-                insert_audit(txn, audit).await
+                Ok(())
             })
         })
         .await
@@ -411,9 +511,9 @@ impl AdminStore for Database {
             .collect())
     }
 
-    async fn create_role(&self, role: &RoleInfo, audit: NewAuditEvent) -> Result<(), StoreError> {
+    async fn create_role(&self, role: &RoleInfo, change: Change) -> Result<(), StoreError> {
         let role = role.clone();
-        self.admin_write(move |txn| {
+        self.admin_write(change, move |txn| {
             Box::pin(async move {
                 let ids = permission_ids(txn, &role.permissions).await?;
                 let created = roles::ActiveModel {
@@ -427,7 +527,7 @@ impl AdminStore for Database {
                 .await
                 .map_err(|e| conflict_on(e, UniqueField::Role))?;
                 link_permissions(txn, created.id, ids).await?;
-                insert_audit(txn, audit).await
+                Ok(())
             })
         })
         .await
@@ -438,12 +538,12 @@ impl AdminStore for Database {
         name: &RoleName,
         permissions: &[Permission],
         description: Option<&str>,
-        audit: NewAuditEvent,
+        change: Change,
     ) -> Result<(), StoreError> {
         let name = name.clone();
         let permissions = permissions.to_vec();
         let description = description.map(str::to_owned);
-        self.admin_write(move |txn| {
+        self.admin_write(change, move |txn| {
             Box::pin(async move {
                 let role = find_role(txn, &name).await?;
                 let ids = permission_ids(txn, &permissions).await?;
@@ -461,15 +561,15 @@ impl AdminStore for Database {
                         .await
                         .map_err(map_db_err)?;
                 }
-                insert_audit(txn, audit).await
+                Ok(())
             })
         })
         .await
     }
 
-    async fn delete_role(&self, name: &RoleName, audit: NewAuditEvent) -> Result<(), StoreError> {
+    async fn delete_role(&self, name: &RoleName, change: Change) -> Result<(), StoreError> {
         let name = name.clone();
-        self.admin_write(move |txn| {
+        self.admin_write(change, move |txn| {
             Box::pin(async move {
                 let role = find_role(txn, &name).await?;
                 // Its user and permission links go with it (ON DELETE CASCADE).
@@ -477,7 +577,7 @@ impl AdminStore for Database {
                     .exec(txn)
                     .await
                     .map_err(map_db_err)?;
-                insert_audit(txn, audit).await
+                Ok(())
             })
         })
         .await
@@ -505,11 +605,11 @@ impl AdminStore for Database {
         &self,
         permission: &PermissionInfo,
         grant_to: &[RoleName],
-        audit: NewAuditEvent,
+        change: Change,
     ) -> Result<(), StoreError> {
         let permission = permission.clone();
         let grant_to: Vec<String> = grant_to.iter().map(|r| r.as_str().to_owned()).collect();
-        self.admin_write(move |txn| {
+        self.admin_write(change, move |txn| {
             Box::pin(async move {
                 let created = permissions::ActiveModel {
                     name: Set(permission.name.as_str().to_owned()),
@@ -527,14 +627,14 @@ impl AdminStore for Database {
                 for role in roles {
                     link_permissions(txn, role.id, vec![created.id]).await?;
                 }
-                insert_audit(txn, audit).await
+                Ok(())
             })
         })
         .await
     }
 
-    async fn record_audit(&self, event: NewAuditEvent) -> Result<(), StoreError> {
-        insert_audit(&self.conn, event).await
+    async fn create_user(&self, user: NewUser, audit: NewAuditEvent) -> Result<UserId, StoreError> {
+        self.create_user_audited(user, Some(audit)).await
     }
 
     async fn list_audit(&self, page: PageRequest) -> Result<Page<AuditEvent>, StoreError> {

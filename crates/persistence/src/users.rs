@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use rolegate_domain::{
-    Email, HealthCheck, NewUser, PasswordHash, Permission, RoleName, StoreError, UniqueField,
-    UserCredentials, UserId, UserStore, Username,
+    Email, HealthCheck, NewAuditEvent, NewUser, PasswordHash, Permission, RoleName, StoreError,
+    UniqueField, UserCredentials, UserId, UserStore, Username,
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, QueryFilter,
@@ -68,6 +68,14 @@ impl Database {
 impl Database {
     /// The permissions the user's roles grant, de-duplicated and sorted.
     pub(crate) async fn permissions_of(&self, user: i64) -> Result<Vec<Permission>, StoreError> {
+        Self::permissions_of_user(&self.conn, user).await
+    }
+
+    /// The permissions the user's roles grant, de-duplicated and sorted.
+    pub(crate) async fn permissions_of_user<C: ConnectionTrait>(
+        db: &C,
+        user: i64,
+    ) -> Result<Vec<Permission>, StoreError> {
         let granted: Vec<String> = permissions::Entity::find()
             .select_only()
             .column(permissions::Column::Name)
@@ -81,7 +89,7 @@ impl Database {
             .filter(user_roles::Column::UserId.eq(user))
             .order_by_asc(permissions::Column::Name)
             .into_tuple()
-            .all(&self.conn)
+            .all(db)
             .await
             .map_err(map_db_err)?;
         Ok(granted
@@ -105,9 +113,14 @@ impl Database {
     }
 }
 
-#[async_trait]
-impl UserStore for Database {
-    async fn create_user(&self, user: NewUser) -> Result<UserId, StoreError> {
+impl Database {
+    /// Creates a user and its role links in one transaction, with an audit
+    /// event (target `user:<new id>`) when given.
+    pub(crate) async fn create_user_audited(
+        &self,
+        user: NewUser,
+        audit: Option<NewAuditEvent>,
+    ) -> Result<UserId, StoreError> {
         let username_key = user.username.key();
         let email = user.email.as_str().to_owned();
         // Resolve the roles before the transaction, so that its first statement
@@ -161,6 +174,10 @@ impl UserStore for Database {
                             }
                             _ => map_db_err(e),
                         })?;
+                    if let Some(mut event) = audit {
+                        event.target = format!("user:{}", created.id);
+                        crate::admin::insert_audit(txn, event).await?;
+                    }
                     Ok(created.id)
                 })
             })
@@ -185,6 +202,13 @@ impl UserStore for Database {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+#[async_trait]
+impl UserStore for Database {
+    async fn create_user(&self, user: NewUser) -> Result<UserId, StoreError> {
+        self.create_user_audited(user, None).await
     }
 
     async fn find_conflict(

@@ -53,8 +53,7 @@ pub fn admin_service(
     let store = Arc::new(db.clone());
     AdminService::new(AdminDeps {
         admin: store.clone(),
-        users: store.clone(),
-        sessions: store,
+        users: store,
         hasher,
         clock,
     })
@@ -101,10 +100,11 @@ async fn bootstrap_admin(settings: &Settings, admin: &AdminService) -> anyhow::R
         Bootstrap::AdminExists => {
             tracing::debug!("bootstrap: an active admin exists; nothing to do");
         }
-        Bootstrap::UsernameTaken => tracing::warn!(
+        Bootstrap::Taken => tracing::warn!(
             username = %username,
-            "bootstrap: no active admin exists, but this username belongs to an account that is not \
-             an admin; it is not promoted. Use `rolegate user grant {username} admin` if it is yours."
+            "bootstrap: no active admin exists, but this username or e-mail belongs to an account \
+             that is not an admin; it is not promoted. Use `rolegate user grant <username> admin` \
+             if it is yours."
         ),
     }
     Ok(())

@@ -197,8 +197,8 @@ pub async fn get_user(
 
 /// Replace a user's roles (requires `users:write`).
 ///
-/// A role the user does not hold yet can only be given by a caller holding
-/// every permission it grants (403 `escalation`). Removing `admin` from the
+/// The caller must hold every permission the user holds now, and every
+/// permission of each role being added (403 `escalation`). Removing `admin` from the
 /// last active admin is refused (409 `last_admin`). Takes effect at the
 /// user's next sign-in or refresh; access tokens already issued keep their
 /// roles until they expire.
@@ -215,7 +215,7 @@ pub async fn get_user(
         (status = 401, description = "No token or invalid token", body = ErrorBody),
         (status = 403, description = "Requires permission users:write, or would grant what the caller does not hold", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
-        (status = 409, description = "Would leave no active admin", body = ErrorBody,
+        (status = 409, description = "Would leave no active admin (last_admin), or the user or a role changed meanwhile (concurrent_change)", body = ErrorBody,
             example = json!({"error": "last_admin", "message": "The last active admin cannot be removed, disabled or deleted: make another user admin first."})),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
@@ -238,6 +238,7 @@ pub async fn set_user_roles(
 
 /// Disable or enable a user (requires `users:write`).
 ///
+/// The caller must hold every permission the user holds (403 `escalation`).
 /// A disabled user cannot sign in or refresh, and their sessions end.
 /// Disabling the last active admin is refused (409 `last_admin`).
 #[utoipa::path(
@@ -250,9 +251,9 @@ pub async fn set_user_roles(
         (status = 200, description = "The user after the change", body = AdminUser),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
-        (status = 403, description = "Requires permission users:write", body = ErrorBody),
+        (status = 403, description = "Requires permission users:write, and every permission the user holds", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
-        (status = 409, description = "Would leave no active admin", body = ErrorBody),
+        (status = 409, description = "Would leave no active admin (last_admin), or the user changed meanwhile (concurrent_change)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
@@ -273,6 +274,7 @@ pub async fn update_user(
 
 /// Delete a user with their roles and sessions (requires `users:write`).
 ///
+/// The caller must hold every permission the user holds (403 `escalation`).
 /// Deleting the last active admin is refused (409 `last_admin`).
 #[utoipa::path(
     tag = "admin",
@@ -283,9 +285,9 @@ pub async fn update_user(
         (status = 204, description = "Deleted"),
         (status = 400, description = "The id is not an integer", body = ErrorBody),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
-        (status = 403, description = "Requires permission users:write", body = ErrorBody),
+        (status = 403, description = "Requires permission users:write, and every permission the user holds", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
-        (status = 409, description = "Would leave no active admin", body = ErrorBody),
+        (status = 409, description = "Would leave no active admin (last_admin), or the user changed meanwhile (concurrent_change)", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
@@ -336,7 +338,7 @@ pub async fn list_roles(
         (status = 400, description = "Invalid name, unknown permission or malformed body", body = ErrorBody),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
         (status = 403, description = "Requires permission roles:write, or would grant what the caller does not hold", body = ErrorBody),
-        (status = 409, description = "The role exists", body = ErrorBody),
+        (status = 409, description = "The role exists (role_exists), or the caller's permissions changed meanwhile (concurrent_change)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
@@ -371,9 +373,10 @@ pub async fn create_role(
 
 /// Replace a role's permissions (requires `roles:write`).
 ///
-/// Permissions being added must be held by the caller (403 `escalation`).
-/// `admin` always keeps the permissions needed to administer (409
-/// `built_in_role`). Takes effect at its users' next sign-in or refresh.
+/// The caller must hold every permission the role grants before and after
+/// the change (403 `escalation`). `admin` always keeps the permissions
+/// needed to administer, and `user` (every new account's role) never gets
+/// them (409 `built_in_role`). Takes effect at its users' next sign-in or refresh.
 #[utoipa::path(
     tag = "admin",
     params(("name" = String, Path, description = "The role's name")),
@@ -386,7 +389,7 @@ pub async fn create_role(
         (status = 401, description = "No token or invalid token", body = ErrorBody),
         (status = 403, description = "Requires permission roles:write, or would grant what the caller does not hold", body = ErrorBody),
         (status = 404, description = "No such role", body = ErrorBody),
-        (status = 409, description = "Would take from admin what it needs to administer", body = ErrorBody),
+        (status = 409, description = "Would take from admin what it needs to administer, or give user an administrative permission (built_in_role); or the role changed meanwhile (concurrent_change)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
@@ -420,6 +423,7 @@ pub async fn update_role(
 
 /// Delete a custom role (requires `roles:write`); its users lose it.
 ///
+/// The caller must hold every permission the role grants (403 `escalation`).
 /// Built-in roles cannot be deleted (409 `built_in_role`).
 #[utoipa::path(
     tag = "admin",
@@ -429,9 +433,9 @@ pub async fn update_role(
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
-        (status = 403, description = "Requires permission roles:write", body = ErrorBody),
+        (status = 403, description = "Requires permission roles:write, and every permission the role grants", body = ErrorBody),
         (status = 404, description = "No such role", body = ErrorBody),
-        (status = 409, description = "A built-in role", body = ErrorBody),
+        (status = 409, description = "A built-in role (built_in_role), or the role changed meanwhile (concurrent_change)", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
@@ -479,7 +483,7 @@ pub async fn list_permissions(
         (status = 400, description = "Invalid name or malformed body", body = ErrorBody),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
         (status = 403, description = "Requires permission roles:write", body = ErrorBody),
-        (status = 409, description = "The permission exists", body = ErrorBody),
+        (status = 409, description = "The permission exists (permission_exists), or the caller's permissions changed meanwhile (concurrent_change)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )

@@ -253,6 +253,36 @@ async fn bootstrap_never_promotes_an_existing_account() {
 }
 
 #[tokio::test]
+async fn bootstrap_with_a_taken_email_starts_without_promoting_anyone() {
+    let file = temp_file(STRONG);
+    let app = spawn_app_with(|_| {}).await;
+    let res = app
+        .signup("someone", "founder@example.com", "my own password", None)
+        .await;
+    assert_eq!(res.status(), 201);
+    // the configured e-mail belongs to "someone": the start goes on, nobody is promoted
+    let booted = app.restart_with(|s| bootstrap(s, "founder", &file)).await;
+    assert_eq!(
+        booted.signin("someone", "my own password").await.status(),
+        200
+    );
+    expect_error(
+        booted.signin("founder", STRONG).await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    let body: Value = booted
+        .signin("someone", "my own password")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["roles"], json!(["ROLE_USER"]));
+    let _ = std::fs::remove_file(file);
+}
+
+#[tokio::test]
 async fn bootstrap_refuses_weak_or_missing_passwords() {
     for (contents, expected) in [
         (Some("password1234\n"), "too weak"),
