@@ -201,7 +201,11 @@ pub trait AdminStore: Send + Sync {
     async fn user_profile(&self, id: UserId) -> Result<Option<UserProfile>, StoreError>;
 
     /// Creates a user (operators: command line, bootstrap). `Conflict`, `UnknownRole`.
-    async fn create_user(&self, user: NewUser, audit: NewAuditEvent) -> Result<UserId, StoreError>;
+    async fn create_user_with_audit(
+        &self,
+        user: NewUser,
+        audit: NewAuditEvent,
+    ) -> Result<UserId, StoreError>;
 
     /// Replaces the user's roles. `NotFound`, `UnknownRole`, `LastAdmin`, `Stale`.
     async fn set_user_roles(
@@ -988,7 +992,7 @@ impl AdminService {
         let id = self
             .deps
             .admin
-            .create_user(
+            .create_user_with_audit(
                 NewUser {
                     username: user.username,
                     email: user.email,

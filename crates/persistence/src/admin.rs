@@ -633,7 +633,11 @@ impl AdminStore for Database {
         .await
     }
 
-    async fn create_user(&self, user: NewUser, audit: NewAuditEvent) -> Result<UserId, StoreError> {
+    async fn create_user_with_audit(
+        &self,
+        user: NewUser,
+        audit: NewAuditEvent,
+    ) -> Result<UserId, StoreError> {
         self.create_user_audited(user, Some(audit)).await
     }
 

@@ -142,3 +142,155 @@ async fn expired_refresh_tokens_are_purged() {
     assert!(db.find_refresh("old").await.unwrap().is_none());
     assert!(db.find_refresh("live").await.unwrap().is_some());
 }
+
+mod admin_store {
+    use rolegate_domain::{
+        AdminStore, Change, NewAuditEvent, PageRequest, Permission, Precondition, RoleName,
+        StoreError, UserId, UserStore,
+    };
+
+    use super::{new_user, open};
+
+    fn change(preconditions: Vec<Precondition>) -> Change {
+        Change {
+            audit: NewAuditEvent {
+                at: chrono::Utc::now(),
+                actor_id: None,
+                actor: "test".into(),
+                action: "test.change".into(),
+                target: "user:0".into(),
+                detail: "{}".into(),
+            },
+            preconditions,
+        }
+    }
+
+    fn perm(p: &str) -> Permission {
+        Permission::parse(p).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_change_whose_preconditions_no_longer_hold_writes_nothing() {
+        let (_guard, db) = open().await;
+        let ann = db
+            .create_user(new_user("ann", vec![RoleName::user()]))
+            .await
+            .unwrap();
+        let bob = db
+            .create_user(new_user("bob", vec![RoleName::user()]))
+            .await
+            .unwrap();
+        let stale = [
+            // bob's roles are not what the caller saw
+            Precondition::UserRoles {
+                user: bob,
+                roles: vec![RoleName::moderator()],
+            },
+            // the user role grants more than the caller saw
+            Precondition::RolePermissions {
+                role: RoleName::user(),
+                permissions: vec![],
+            },
+            // the caller (ann) does not hold users:write
+            Precondition::ActorHolds {
+                actor: ann,
+                permissions: vec![perm("users:write")],
+            },
+            // the caller no longer exists
+            Precondition::ActorHolds {
+                actor: UserId(424242),
+                permissions: vec![],
+            },
+            // a role that was deleted meanwhile
+            Precondition::RolePermissions {
+                role: RoleName::parse("gone").unwrap(),
+                permissions: vec![],
+            },
+        ];
+        for pre in stale {
+            let err = db
+                .set_user_roles(bob, &[RoleName::admin()], change(vec![pre.clone()]))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, StoreError::Stale), "{pre:?}: {err:?}");
+        }
+        let bob_now = db.user_profile(bob).await.unwrap().unwrap();
+        assert_eq!(
+            bob_now.user.roles,
+            vec![RoleName::user()],
+            "nothing written"
+        );
+        let audit = db
+            .list_audit(PageRequest::parse(None, None).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(audit.total, 0, "no audit event for a refused change");
+
+        // the same change with true preconditions goes through, with its audit event
+        let fresh = vec![
+            Precondition::UserRoles {
+                user: bob,
+                roles: vec![RoleName::user()],
+            },
+            Precondition::RolePermissions {
+                role: RoleName::user(),
+                permissions: vec![perm("content:read")],
+            },
+            Precondition::ActorHolds {
+                actor: ann,
+                permissions: vec![perm("content:read")],
+            },
+        ];
+        db.set_user_roles(bob, &[RoleName::admin()], change(fresh))
+            .await
+            .unwrap();
+        let bob_now = db.user_profile(bob).await.unwrap().unwrap();
+        assert_eq!(bob_now.user.roles, vec![RoleName::admin()]);
+        assert_eq!(
+            db.list_audit(PageRequest::parse(None, None).unwrap())
+                .await
+                .unwrap()
+                .total,
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn disabling_revokes_refresh_tokens_in_the_same_change() {
+        use rolegate_domain::{NewRefreshToken, SessionStore};
+        let (_guard, db) = open().await;
+        let id = db
+            .create_user(new_user("cyd", vec![RoleName::user()]))
+            .await
+            .unwrap();
+        let now = chrono::Utc::now();
+        db.insert_refresh(NewRefreshToken {
+            family: "fam".into(),
+            user_id: id,
+            token_hash: "h".repeat(64),
+            generation: 0,
+            created_at: now,
+            expires_at: now + chrono::Duration::hours(1),
+        })
+        .await
+        .unwrap();
+        db.set_user_disabled(id, true, change(vec![]))
+            .await
+            .unwrap();
+        let token = db.find_refresh(&"h".repeat(64)).await.unwrap().unwrap();
+        assert!(token.revoked);
+        // and a failed disable (unknown user) leaves tokens and audit alone
+        let err = db
+            .set_user_disabled(UserId(99999), true, change(vec![]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::NotFound));
+        assert_eq!(
+            db.list_audit(PageRequest::parse(None, None).unwrap())
+                .await
+                .unwrap()
+                .total,
+            1
+        );
+    }
+}
