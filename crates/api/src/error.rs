@@ -200,6 +200,7 @@ impl From<AuthError> for ApiError {
             },
             AuthError::Unavailable(d) => Self::Unavailable(d),
             AuthError::Overloaded => Self::Overloaded,
+            AuthError::RateLimited(wait) => Self::TooManyRequests(wait),
             AuthError::Internal(d) => Self::Internal(d),
         }
     }

@@ -89,6 +89,9 @@ pub enum AuthError {
     AccountDisabled,
     #[error("service temporarily unavailable: {0}")]
     Unavailable(String),
+    /// Too many attempts: retry after this many seconds.
+    #[error("Too many attempts. Please retry in {0} seconds.")]
+    RateLimited(u64),
     /// Too many password checks at once; retry shortly.
     #[error("Too many sign-in attempts are being processed. Please retry shortly.")]
     Overloaded,

@@ -7,8 +7,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::error::StoreError;
+use crate::error::{AuthError, StoreError};
 use crate::ports::{AttemptStore, Attempts, Clock};
+use crate::types::{Password, Username};
+use crate::usecases::{AuthService, SignedIn};
 
 /// A limit: `max` attempts per `window_secs`; past it, blocked for
 /// `backoff_base_secs` × 2^(attempts − max), at most `backoff_max_secs`.
@@ -68,6 +70,43 @@ impl Throttle {
             }
             _ => None,
         })
+    }
+
+    /// The account a sign-in attempt counts against: the username's key, or
+    /// for a name that cannot be a username its first 64 characters,
+    /// lower-cased (so junk names are limited too, without unbounded keys).
+    pub fn account_key(username: &str) -> String {
+        match Username::parse(username) {
+            Ok(name) => name.key(),
+            Err(_) => username.chars().take(64).collect::<String>().to_lowercase(),
+        }
+    }
+
+    /// Signs in under the limits: a blocked account or client is refused
+    /// (`AuthError::RateLimited`) before the password is checked, a failure
+    /// counts against both, a success starts the account over.
+    pub async fn sign_in(
+        &self,
+        auth: &AuthService,
+        username: &str,
+        password: &Password,
+        client: &str,
+    ) -> Result<SignedIn, AuthError> {
+        let account = Self::account_key(username);
+        if let Some(wait) = self.signin_blocked(&account, client).await? {
+            return Err(AuthError::RateLimited(wait));
+        }
+        match auth.sign_in(username, password).await {
+            Ok(signed_in) => {
+                self.signin_succeeded(&account).await?;
+                Ok(signed_in)
+            }
+            Err(AuthError::InvalidCredentials) => {
+                self.signin_failed(&account, client).await?;
+                Err(AuthError::InvalidCredentials)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Before checking a password: is this account or client blocked?

@@ -120,27 +120,10 @@ pub async fn signin(
     };
     // Rate limits: checked before the password, counted after a failure.
     let client = client_ip(&req, &state.http.trusted_proxies);
-    let account = match Username::parse(&body.username) {
-        Ok(name) => name.key(),
-        Err(_) => body
-            .username
-            .chars()
-            .take(64)
-            .collect::<String>()
-            .to_lowercase(),
-    };
-    if let Some(wait) = state.throttle.signin_blocked(&account, &client).await? {
-        return Err(ApiError::TooManyRequests(wait));
-    }
-    let signed_in = match state.auth.sign_in(&body.username, &password).await {
-        Ok(s) => s,
-        Err(AuthError::InvalidCredentials) => {
-            state.throttle.signin_failed(&account, &client).await?;
-            return Err(AuthError::InvalidCredentials.into());
-        }
-        Err(e) => return Err(e.into()),
-    };
-    state.throttle.signin_succeeded(&account).await?;
+    let signed_in = state
+        .throttle
+        .sign_in(&state.auth, &body.username, &password, &client)
+        .await?;
     Ok(HttpResponse::Ok().json(SigninResponse {
         id: signed_in.id.0,
         username: signed_in.username,
