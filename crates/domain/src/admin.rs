@@ -353,6 +353,22 @@ pub enum Actor {
     Bootstrap,
 }
 
+/// Who runs an operator-only use case (creating users, granting by name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operator {
+    Cli,
+    Bootstrap,
+}
+
+impl From<Operator> for Actor {
+    fn from(o: Operator) -> Self {
+        match o {
+            Operator::Cli => Actor::Cli,
+            Operator::Bootstrap => Actor::Bootstrap,
+        }
+    }
+}
+
 /// An actor whose current permissions were checked, and what the change
 /// relies on (turned into preconditions).
 #[derive(Debug, Clone)]
@@ -581,6 +597,29 @@ impl AdminService {
             .ok_or_else(|| AdminError::RoleNotFound(name.to_string()))
     }
 
+    /// A user and the role catalogue, read so that they agree: the user's
+    /// permissions are exactly what the catalogue says their roles grant.
+    /// (Otherwise a role changed between the two reads, and a check made on
+    /// one could be recorded as preconditions from the other.)
+    async fn target(&self, id: UserId) -> Result<(UserProfile, Vec<RoleInfo>), AdminError> {
+        let target = self.user(id).await?;
+        let catalogue = self.deps.admin.list_roles().await?;
+        let mut granted: Vec<&Permission> = Vec::new();
+        for role in &target.user.roles {
+            let info = catalogue
+                .iter()
+                .find(|c| &c.name == role)
+                .ok_or(AdminError::ConcurrentChange)?;
+            granted.extend(info.permissions.iter());
+        }
+        let granted: std::collections::BTreeSet<&Permission> = granted.into_iter().collect();
+        let held: std::collections::BTreeSet<&Permission> = target.permissions.iter().collect();
+        if granted != held {
+            return Err(AdminError::ConcurrentChange);
+        }
+        Ok((target, catalogue))
+    }
+
     /// Nobody acts on an account that holds a permission they do not hold.
     fn require_outranks(actor: &mut Checked, target: &UserProfile) -> Result<(), AdminError> {
         let username = target.user.username.clone();
@@ -624,10 +663,22 @@ impl AdminService {
         id: UserId,
         roles: &[RoleName],
     ) -> Result<UserProfile, AdminError> {
-        let mut actor = self.check(actor, perms::USERS_WRITE).await?;
+        let actor = self.check(actor, perms::USERS_WRITE).await?;
+        let (target, catalogue) = self.target(id).await?;
+        self.apply_roles(actor, target, &catalogue, roles).await
+    }
+
+    /// Sets `roles` on `target` as read with `catalogue` (one read feeds
+    /// both the decision and its preconditions).
+    async fn apply_roles(
+        &self,
+        mut actor: Checked,
+        target: UserProfile,
+        catalogue: &[RoleInfo],
+        roles: &[RoleName],
+    ) -> Result<UserProfile, AdminError> {
+        let id = target.user.id;
         let roles = dedup(roles);
-        let target = self.user(id).await?;
-        let catalogue = self.deps.admin.list_roles().await?;
         if let Some(unknown) = roles
             .iter()
             .find(|r| !catalogue.iter().any(|c| &c.name == *r))
@@ -635,7 +686,7 @@ impl AdminService {
             return Err(AdminError::UnknownRole(unknown.to_string()));
         }
         Self::require_outranks(&mut actor, &target)?;
-        let mut pre = target_state(&target, &catalogue);
+        let mut pre = target_state(&target, catalogue);
         for info in catalogue
             .iter()
             .filter(|c| roles.contains(&c.name) && !target.user.roles.contains(&c.name))
@@ -678,9 +729,8 @@ impl AdminService {
         disabled: bool,
     ) -> Result<UserProfile, AdminError> {
         let mut actor = self.check(actor, perms::USERS_WRITE).await?;
-        let target = self.user(id).await?;
+        let (target, catalogue) = self.target(id).await?;
         Self::require_outranks(&mut actor, &target)?;
-        let catalogue = self.deps.admin.list_roles().await?;
         let action = if disabled {
             "user.disable"
         } else {
@@ -706,9 +756,8 @@ impl AdminService {
 
     pub async fn delete_user(&self, actor: Actor, id: UserId) -> Result<(), AdminError> {
         let mut actor = self.check(actor, perms::USERS_WRITE).await?;
-        let target = self.user(id).await?;
+        let (target, catalogue) = self.target(id).await?;
         Self::require_outranks(&mut actor, &target)?;
-        let catalogue = self.deps.admin.list_roles().await?;
         let change = actor.change(
             self.now(),
             "user.delete",
@@ -946,10 +995,16 @@ impl AdminService {
         Ok(self.deps.admin.list_audit(page).await?)
     }
 
-    /// Creates a user with the given roles (command line, bootstrap). The
-    /// password must not be weak. The audit event is stored with the user.
-    pub async fn create_user(&self, actor: Actor, user: CreateUser) -> Result<UserId, AdminError> {
-        let actor = self.check(actor, perms::USERS_WRITE).await?;
+    /// Creates a user with the given roles (command line, bootstrap: the
+    /// operator can grant anything, so this is not offered to signed-in
+    /// users). The password must not be weak. The audit event is stored
+    /// with the user.
+    pub async fn create_user(
+        &self,
+        operator: Operator,
+        user: CreateUser,
+    ) -> Result<UserId, AdminError> {
+        let actor = self.check(operator.into(), perms::USERS_WRITE).await?;
         if let Err(e) = user.password.check_strength(&user.username, &user.email) {
             let mut errors = FieldErrors::default();
             errors.add("password", e);
@@ -1006,33 +1061,27 @@ impl AdminService {
         Ok(id)
     }
 
-    /// Finds a user by username (command line).
-    pub async fn find_by_username(
-        &self,
-        username: &Username,
-    ) -> Result<Option<UserProfile>, AdminError> {
-        match self.deps.users.find_credentials(username).await? {
-            Some(c) => Ok(self.deps.admin.user_profile(c.id).await?),
-            None => Ok(None),
-        }
-    }
-
     /// Adds one role to a user's roles (command line).
     pub async fn grant(
         &self,
-        actor: Actor,
+        operator: Operator,
         username: &Username,
         role: RoleName,
     ) -> Result<UserProfile, AdminError> {
-        let profile = self
-            .find_by_username(username)
+        let actor = self.check(operator.into(), perms::USERS_WRITE).await?;
+        let id = self
+            .deps
+            .users
+            .find_credentials(username)
             .await?
-            .ok_or(AdminError::UserNotFound)?;
-        let mut roles = profile.user.roles.clone();
+            .ok_or(AdminError::UserNotFound)?
+            .id;
+        let (target, catalogue) = self.target(id).await?;
+        let mut roles = target.user.roles.clone();
         if !roles.contains(&role) {
             roles.push(role);
         }
-        self.set_user_roles(actor, profile.user.id, &roles).await
+        self.apply_roles(actor, target, &catalogue, &roles).await
     }
 
     /// Creates the first admin when no active admin exists; does nothing
@@ -1048,7 +1097,7 @@ impl AdminService {
         }
         let created = self
             .create_user(
-                Actor::Bootstrap,
+                Operator::Bootstrap,
                 CreateUser {
                     username,
                     email,
@@ -1076,6 +1125,253 @@ impl AdminService {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::sync::Mutex;
+
+    use crate::ports::{SystemClock, UserCredentials};
+    use crate::types::PasswordHash;
+
+    fn p(names: &[&str]) -> Vec<Permission> {
+        names
+            .iter()
+            .map(|n| Permission::parse(n).unwrap())
+            .collect()
+    }
+
+    fn profile(id: i64, name: &str, roles: &[&str], permissions: &[&str]) -> UserProfile {
+        UserProfile {
+            user: UserSummary {
+                id: UserId(id),
+                username: name.into(),
+                email: format!("{name}@example.com"),
+                roles: roles.iter().map(|r| RoleName::parse(r).unwrap()).collect(),
+                disabled: false,
+                created_at: Utc::now(),
+            },
+            permissions: p(permissions),
+        }
+    }
+
+    fn role(name: &str, permissions: &[&str]) -> RoleInfo {
+        RoleInfo {
+            name: RoleName::parse(name).unwrap(),
+            description: String::new(),
+            built_in: false,
+            permissions: p(permissions),
+        }
+    }
+
+    /// Serves fixed profiles and a role list that may disagree with them (a
+    /// role changed between the two reads); counts the writes it is asked for.
+    struct Stub {
+        profiles: Vec<UserProfile>,
+        roles: Vec<RoleInfo>,
+        writes: Mutex<Vec<Change>>,
+    }
+
+    #[async_trait]
+    impl AdminStore for Stub {
+        async fn list_users(
+            &self,
+            _: Option<&str>,
+            _: PageRequest,
+        ) -> Result<Page<UserSummary>, StoreError> {
+            Err(StoreError::Internal("not in this test".into()))
+        }
+        async fn user_profile(&self, id: UserId) -> Result<Option<UserProfile>, StoreError> {
+            Ok(self.profiles.iter().find(|p| p.user.id == id).cloned())
+        }
+        async fn create_user_with_audit(
+            &self,
+            _: NewUser,
+            _: NewAuditEvent,
+        ) -> Result<UserId, StoreError> {
+            Err(StoreError::Internal("not in this test".into()))
+        }
+        async fn set_user_roles(
+            &self,
+            _: UserId,
+            _: &[RoleName],
+            c: Change,
+        ) -> Result<(), StoreError> {
+            self.writes.lock().unwrap().push(c);
+            Ok(())
+        }
+        async fn set_user_disabled(&self, _: UserId, _: bool, c: Change) -> Result<(), StoreError> {
+            self.writes.lock().unwrap().push(c);
+            Ok(())
+        }
+        async fn delete_user(&self, _: UserId, c: Change) -> Result<(), StoreError> {
+            self.writes.lock().unwrap().push(c);
+            Ok(())
+        }
+        async fn list_roles(&self) -> Result<Vec<RoleInfo>, StoreError> {
+            Ok(self.roles.clone())
+        }
+        async fn create_role(&self, _: &RoleInfo, c: Change) -> Result<(), StoreError> {
+            self.writes.lock().unwrap().push(c);
+            Ok(())
+        }
+        async fn update_role(
+            &self,
+            _: &RoleName,
+            _: &[Permission],
+            _: Option<&str>,
+            c: Change,
+        ) -> Result<(), StoreError> {
+            self.writes.lock().unwrap().push(c);
+            Ok(())
+        }
+        async fn delete_role(&self, _: &RoleName, c: Change) -> Result<(), StoreError> {
+            self.writes.lock().unwrap().push(c);
+            Ok(())
+        }
+        async fn list_permissions(&self) -> Result<Vec<PermissionInfo>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn create_permission(
+            &self,
+            _: &PermissionInfo,
+            _: &[RoleName],
+            c: Change,
+        ) -> Result<(), StoreError> {
+            self.writes.lock().unwrap().push(c);
+            Ok(())
+        }
+        async fn list_audit(&self, _: PageRequest) -> Result<Page<AuditEvent>, StoreError> {
+            Err(StoreError::Internal("not in this test".into()))
+        }
+        async fn count_active_admins(&self) -> Result<u64, StoreError> {
+            Ok(1)
+        }
+    }
+
+    struct NoUsers;
+    #[async_trait]
+    impl UserStore for NoUsers {
+        async fn create_user(&self, _: NewUser) -> Result<UserId, StoreError> {
+            Err(StoreError::Internal("not in this test".into()))
+        }
+        async fn find_conflict(
+            &self,
+            _: &Username,
+            _: &Email,
+        ) -> Result<Option<UniqueField>, StoreError> {
+            Ok(None)
+        }
+        async fn find_credentials(
+            &self,
+            _: &Username,
+        ) -> Result<Option<UserCredentials>, StoreError> {
+            Ok(None)
+        }
+        async fn find_by_id(&self, _: UserId) -> Result<Option<UserCredentials>, StoreError> {
+            Ok(None)
+        }
+        async fn missing_roles(&self, _: &[RoleName]) -> Result<Vec<RoleName>, StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    struct NoHasher;
+    #[async_trait]
+    impl PasswordHasher for NoHasher {
+        async fn hash(&self, _: &Password) -> Result<PasswordHash, HashError> {
+            Err(HashError::Failed("not in this test".into()))
+        }
+        async fn verify(&self, _: &Password, _: Option<&PasswordHash>) -> Result<bool, HashError> {
+            Ok(false)
+        }
+    }
+
+    fn service(store: Arc<Stub>) -> AdminService {
+        AdminService::new(AdminDeps {
+            admin: store,
+            users: Arc::new(NoUsers),
+            hasher: Arc::new(NoHasher),
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    fn helpdesk_and_bob(bob_role_now: &[&str]) -> Arc<Stub> {
+        Arc::new(Stub {
+            profiles: vec![
+                profile(
+                    1,
+                    "carol",
+                    &["helpdesk"],
+                    &["content:read", "users:read", "users:write"],
+                ),
+                // bob's profile was read while "staff" granted only content:read
+                profile(2, "bob", &["staff"], &["content:read"]),
+            ],
+            roles: vec![
+                role("helpdesk", &["content:read", "users:read", "users:write"]),
+                role("staff", bob_role_now),
+            ],
+            writes: Mutex::new(Vec::new()),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_role_changed_between_reads_is_a_concurrent_change_not_a_stale_check() {
+        // "staff" gained audit:read after bob's profile was read: carol (who
+        // lacks audit:read) must not act on bob on the strength of the old read.
+        let store = helpdesk_and_bob(&["audit:read", "content:read"]);
+        let admin = service(store.clone());
+        let carol = Actor::User(UserId(1));
+        assert!(matches!(
+            admin.set_user_disabled(carol, UserId(2), true).await,
+            Err(AdminError::ConcurrentChange)
+        ));
+        assert!(matches!(
+            admin.delete_user(carol, UserId(2)).await,
+            Err(AdminError::ConcurrentChange)
+        ));
+        assert!(matches!(
+            admin.set_user_roles(carol, UserId(2), &[]).await,
+            Err(AdminError::ConcurrentChange)
+        ));
+        assert!(
+            store.writes.lock().unwrap().is_empty(),
+            "nothing was written"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_change_carries_the_facts_it_was_decided_on() {
+        let store = helpdesk_and_bob(&["content:read"]);
+        let admin = service(store.clone());
+        let carol = Actor::User(UserId(1));
+        admin
+            .set_user_disabled(carol, UserId(2), true)
+            .await
+            .unwrap();
+        let writes = store.writes.lock().unwrap();
+        let pre = &writes[0].preconditions;
+        assert!(pre.contains(&Precondition::UserRoles {
+            user: UserId(2),
+            roles: vec![RoleName::parse("staff").unwrap()],
+        }));
+        assert!(pre.contains(&Precondition::RolePermissions {
+            role: RoleName::parse("staff").unwrap(),
+            permissions: p(&["content:read"]),
+        }));
+        // the actor must still hold what the decision relied on: users:write
+        // (the gate) and content:read (bob's) — not necessarily all she holds
+        let actor_pre = pre
+            .iter()
+            .find_map(|c| match c {
+                Precondition::ActorHolds { actor, permissions } if *actor == UserId(1) => {
+                    Some(permissions.clone())
+                }
+                _ => None,
+            })
+            .unwrap();
+        let mut relied: Vec<&str> = actor_pre.iter().map(Permission::as_str).collect();
+        relied.sort_unstable();
+        assert_eq!(relied, ["content:read", "users:write"]);
+    }
 
     #[test]
     fn built_in_permission_names_are_valid() {

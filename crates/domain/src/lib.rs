@@ -14,8 +14,8 @@ pub mod usecases;
 
 pub use admin::{
     Actor, AdminDeps, AdminError, AdminService, AdminStore, AuditEvent, Bootstrap, Change,
-    CreateUser, NewAuditEvent, NewRole, Page, PageRequest, PermissionInfo, Precondition, RoleInfo,
-    UserProfile, UserSummary, perms,
+    CreateUser, NewAuditEvent, NewRole, Operator, Page, PageRequest, PermissionInfo, Precondition,
+    RoleInfo, UserProfile, UserSummary, perms,
 };
 pub use error::{AuthError, FieldErrors, StoreError, UniqueField};
 pub use ports::{

@@ -202,9 +202,14 @@ async fn check_preconditions(
             Precondition::RolePermissions { role, permissions } => {
                 match find_role(txn, role).await {
                     Ok(row) => {
-                        let now = role_permission_names(txn, row.id).await?;
+                        // Compared like list_roles reads them: unparsable names skipped.
+                        let now: Vec<Permission> = role_permission_names(txn, row.id)
+                            .await?
+                            .iter()
+                            .filter_map(|p| parse_permission(p))
+                            .collect();
                         same_set(
-                            now.iter().map(String::as_str),
+                            now.iter().map(Permission::as_str),
                             permissions.iter().map(Permission::as_str),
                         )
                     }

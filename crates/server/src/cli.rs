@@ -195,7 +195,7 @@ async fn user(
     db: &rolegate_persistence::Database,
     action: UserAction,
 ) -> anyhow::Result<()> {
-    use rolegate_domain::{Actor, CreateUser, Email, PageRequest, RoleName, Username};
+    use rolegate_domain::{Actor, CreateUser, Email, Operator, PageRequest, RoleName, Username};
     use std::sync::Arc;
     let hasher = rolegate_auth::Argon2Hasher::new(settings.auth.hashing)?;
     let admin =
@@ -222,7 +222,7 @@ async fn user(
             let password = read_password(password_file.as_deref())?;
             let id = admin
                 .create_user(
-                    Actor::Cli,
+                    Operator::Cli,
                     CreateUser {
                         username: username.clone(),
                         email,
@@ -243,7 +243,7 @@ async fn user(
                 Username::parse(&username).map_err(|e| anyhow::anyhow!("username {e}"))?;
             let role = parse_role(&role)?;
             let profile = admin
-                .grant(Actor::Cli, &username, role)
+                .grant(Operator::Cli, &username, role)
                 .await
                 .map_err(field_errors)?;
             let names: Vec<&str> = profile.user.roles.iter().map(RoleName::as_str).collect();
