@@ -1259,6 +1259,12 @@ mod tests {
         ) -> Result<Option<UniqueField>, StoreError> {
             Ok(None)
         }
+        async fn find_login(
+            &self,
+            _: &Username,
+        ) -> Result<Option<crate::ports::LoginRecord>, StoreError> {
+            Ok(None)
+        }
         async fn find_credentials(
             &self,
             _: &Username,

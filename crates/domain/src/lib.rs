@@ -19,9 +19,9 @@ pub use admin::{
 };
 pub use error::{AuthError, FieldErrors, StoreError, UniqueField};
 pub use ports::{
-    AccessSubject, AttemptStore, Attempts, Clock, HashError, HealthCheck, IssuedToken, ManualClock,
-    NewRefreshToken, NewUser, PasswordHasher, RefreshRecord, RefreshSecrets, SessionStore,
-    SystemClock, TokenError, TokenIssuer, UserCredentials, UserStore,
+    AccessSubject, AttemptStore, Attempts, Clock, HashError, HealthCheck, IssuedToken, LoginRecord,
+    ManualClock, NewRefreshToken, NewUser, PasswordHasher, RefreshRecord, RefreshSecrets,
+    SessionStore, SystemClock, TokenError, TokenIssuer, UserCredentials, UserStore,
 };
 pub use throttle::{Limit, Limits, MemoryAttempts, Throttle};
 pub use types::{Email, Password, PasswordHash, Permission, RoleName, UserId, Username};

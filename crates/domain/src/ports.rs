@@ -30,6 +30,14 @@ pub struct UserCredentials {
     pub disabled: bool,
 }
 
+/// The one row a password check needs (roles are read only after it succeeds).
+#[derive(Debug, Clone)]
+pub struct LoginRecord {
+    pub id: UserId,
+    pub password_hash: PasswordHash,
+    pub disabled: bool,
+}
+
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Creates the user and its role links in one transaction. A duplicate
@@ -43,6 +51,11 @@ pub trait UserStore: Send + Sync {
         username: &Username,
         email: &Email,
     ) -> Result<Option<UniqueField>, StoreError>;
+
+    /// What checking a password needs, by the case-insensitive username key:
+    /// one query, the same for every user, so that a wrong password for an
+    /// existing user costs what an unknown user costs.
+    async fn find_login(&self, username: &Username) -> Result<Option<LoginRecord>, StoreError>;
 
     /// Looks a user up by the case-insensitive username key.
     async fn find_credentials(

@@ -163,22 +163,28 @@ impl AuthService {
         username: &str,
         password: &Password,
     ) -> Result<SignedIn, AuthError> {
-        let user = match Username::parse(username) {
-            Ok(name) => self.deps.users.find_credentials(&name).await?,
+        let login = match Username::parse(username) {
+            Ok(name) => self.deps.users.find_login(&name).await?,
             Err(_) => None,
         };
         let verified = self
             .deps
             .hasher
-            .verify(password, user.as_ref().map(|u| &u.password_hash))
+            .verify(password, login.as_ref().map(|u| &u.password_hash))
             .await?;
-        let user = match user {
-            Some(u) if verified => u,
+        let login = match login {
+            Some(l) if verified => l,
             _ => return Err(AuthError::InvalidCredentials),
         };
-        if user.disabled {
+        if login.disabled {
             return Err(AuthError::AccountDisabled);
         }
+        // Roles and permissions only now: a failed attempt never reads them.
+        let user = match self.deps.users.find_by_id(login.id).await? {
+            Some(u) if !u.disabled => u,
+            Some(_) => return Err(AuthError::AccountDisabled),
+            None => return Err(AuthError::InvalidCredentials),
+        };
         let access = self.issue_access(&user)?;
         let now = self.deps.clock.now();
         let token = self.deps.refresh.generate();
@@ -402,5 +408,190 @@ mod tests {
             .roles_for(roles(&["admin", "moderator", "admin"]))
             .unwrap();
         assert_eq!(got, vec![RoleName::admin(), RoleName::moderator()]);
+    }
+}
+
+#[cfg(test)]
+mod sign_in_reads {
+    //! What a sign-in reads: a failed attempt reads the same for a known
+    //! and an unknown user (one login look-up), never roles or permissions.
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::error::StoreError;
+    use crate::ports::{HashError, LoginRecord, SystemClock, TokenError};
+    use crate::types::PasswordHash;
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<&'static str>>);
+    impl Recorder {
+        fn hit(&self, what: &'static str) {
+            self.0.lock().unwrap().push(what);
+        }
+        fn take(&self) -> Vec<&'static str> {
+            std::mem::take(&mut *self.0.lock().unwrap())
+        }
+    }
+
+    struct Users(Arc<Recorder>);
+    fn ann() -> UserCredentials {
+        UserCredentials {
+            id: UserId(1),
+            username: "ann".into(),
+            email: "ann@example.com".into(),
+            password_hash: PasswordHash::new("right".into()),
+            roles: vec![RoleName::user()],
+            permissions: vec![],
+            disabled: false,
+        }
+    }
+    #[async_trait]
+    impl UserStore for Users {
+        async fn create_user(&self, _: NewUser) -> Result<UserId, StoreError> {
+            Err(StoreError::Internal("unused".into()))
+        }
+        async fn find_conflict(
+            &self,
+            _: &Username,
+            _: &Email,
+        ) -> Result<Option<UniqueField>, StoreError> {
+            Ok(None)
+        }
+        async fn find_login(&self, name: &Username) -> Result<Option<LoginRecord>, StoreError> {
+            self.0.hit("find_login");
+            Ok((name.key() == "ann").then(|| LoginRecord {
+                id: UserId(1),
+                password_hash: PasswordHash::new("right".into()),
+                disabled: false,
+            }))
+        }
+        async fn find_credentials(
+            &self,
+            _: &Username,
+        ) -> Result<Option<UserCredentials>, StoreError> {
+            self.0.hit("find_credentials");
+            Ok(Some(ann()))
+        }
+        async fn find_by_id(&self, _: UserId) -> Result<Option<UserCredentials>, StoreError> {
+            self.0.hit("find_by_id");
+            Ok(Some(ann()))
+        }
+        async fn missing_roles(&self, _: &[RoleName]) -> Result<Vec<RoleName>, StoreError> {
+            Ok(vec![])
+        }
+    }
+
+    /// "Hashes" compare the password with the stored string; `None` is the dummy.
+    struct PlainHasher;
+    #[async_trait]
+    impl PasswordHasher for PlainHasher {
+        async fn hash(&self, p: &Password) -> Result<PasswordHash, HashError> {
+            Ok(PasswordHash::new(p.expose().into()))
+        }
+        async fn verify(&self, p: &Password, h: Option<&PasswordHash>) -> Result<bool, HashError> {
+            Ok(h.is_some_and(|h| h.as_str() == p.expose()))
+        }
+    }
+
+    struct Sessions;
+    #[async_trait]
+    impl SessionStore for Sessions {
+        async fn insert_refresh(&self, _: NewRefreshToken) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn find_refresh(&self, _: &str) -> Result<Option<RefreshRecord>, StoreError> {
+            Ok(None)
+        }
+        async fn rotate_refresh(
+            &self,
+            _: i64,
+            _: DateTime<Utc>,
+            _: String,
+            _: NewRefreshToken,
+        ) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+        async fn find_generation(
+            &self,
+            _: &str,
+            _: i32,
+        ) -> Result<Option<RefreshRecord>, StoreError> {
+            Ok(None)
+        }
+        async fn claim_grace(&self, _: i64) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+        async fn revoke_family(&self, _: &str, _: DateTime<Utc>) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        async fn revoke_user_sessions(
+            &self,
+            _: UserId,
+            _: DateTime<Utc>,
+        ) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        async fn purge_expired(&self, _: DateTime<Utc>) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+    }
+
+    struct Tokens;
+    impl TokenIssuer for Tokens {
+        fn issue_access(&self, _: &AccessSubject) -> Result<IssuedToken, TokenError> {
+            Ok(IssuedToken {
+                token: "t".into(),
+                expires_in: 60,
+            })
+        }
+    }
+
+    struct Secrets;
+    impl RefreshSecrets for Secrets {
+        fn generate(&self) -> String {
+            "r".into()
+        }
+        fn new_family_id(&self) -> String {
+            "f".into()
+        }
+        fn hash(&self, t: &str) -> String {
+            t.into()
+        }
+        fn seal(&self, s: &str, _: &str) -> String {
+            s.into()
+        }
+        fn open(&self, s: &str, _: &str) -> Option<String> {
+            Some(s.into())
+        }
+    }
+
+    #[tokio::test]
+    async fn failed_sign_ins_read_the_same_for_known_and_unknown_users() {
+        let reads = Arc::new(Recorder::default());
+        let auth = AuthService::new(
+            AuthDeps {
+                users: Arc::new(Users(reads.clone())),
+                sessions: Arc::new(Sessions),
+                hasher: Arc::new(PlainHasher),
+                tokens: Arc::new(Tokens),
+                refresh: Arc::new(Secrets),
+                clock: Arc::new(SystemClock),
+            },
+            AuthPolicy::default(),
+        );
+        let wrong = Password::parse("wrong password").unwrap();
+        for who in ["ann", "nobody"] {
+            assert!(matches!(
+                auth.sign_in(who, &wrong).await,
+                Err(AuthError::InvalidCredentials)
+            ));
+            assert_eq!(reads.take(), vec!["find_login"], "{who}");
+        }
+        let right = Password::parse_presented("right").unwrap();
+        let signed_in = auth.sign_in("ann", &right).await.unwrap();
+        assert_eq!(signed_in.roles, vec![RoleName::user()]);
+        assert_eq!(reads.take(), vec!["find_login", "find_by_id"]);
     }
 }

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use rolegate_domain::{
-    Email, HealthCheck, NewAuditEvent, NewUser, PasswordHash, Permission, RoleName, StoreError,
-    UniqueField, UserCredentials, UserId, UserStore, Username,
+    Email, HealthCheck, LoginRecord, NewAuditEvent, NewUser, PasswordHash, Permission, RoleName,
+    StoreError, UniqueField, UserCredentials, UserId, UserStore, Username,
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, QueryFilter,
@@ -217,6 +217,19 @@ impl UserStore for Database {
         email: &Email,
     ) -> Result<Option<UniqueField>, StoreError> {
         Self::conflict_of(&self.conn, &username.key(), email.as_str()).await
+    }
+
+    async fn find_login(&self, username: &Username) -> Result<Option<LoginRecord>, StoreError> {
+        Ok(users::Entity::find()
+            .filter(users::Column::UsernameKey.eq(username.key()))
+            .one(&self.conn)
+            .await
+            .map_err(map_db_err)?
+            .map(|u| LoginRecord {
+                id: UserId(u.id),
+                password_hash: PasswordHash::new(u.password_hash),
+                disabled: u.disabled,
+            }))
     }
 
     async fn find_credentials(
