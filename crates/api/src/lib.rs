@@ -109,7 +109,7 @@ pub fn build_app(
         .wrap(middleware::cors(&http))
         .wrap(actix_web::middleware::from_fn(middleware::security_headers))
         .app_data(web::Data::new(middleware::HeaderPolicy { hsts: http.hsts }))
-        .wrap(TracingLogger::default())
+        .wrap(TracingLogger::<middleware::RootSpan>::new())
 }
 
 /// Registers every documented route.

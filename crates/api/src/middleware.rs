@@ -128,3 +128,45 @@ mod tests {
         ));
     }
 }
+
+/// Request spans as tracing-actix-web builds them (request id, route,
+/// status), with one end-of-request event at a level that fits what
+/// happened. tracing-actix-web's own event is an ERROR for every 5xx and a
+/// WARN for every 4xx: under a sign-in flood that is one ERROR per request
+/// shed by design, and one WARN per wrong password.
+///
+/// - 500: ERROR (the detail is logged by `ApiError` as well);
+/// - 503 (load shed, database unavailable): INFO — expected under load; a
+///   lost database is also logged at WARN with its detail by `ApiError`;
+/// - 401, 403, 429: INFO (refused requests, worth counting, not alarming);
+/// - other 4xx: DEBUG.
+#[derive(Debug)]
+pub struct RootSpan;
+
+impl tracing_actix_web::RootSpanBuilder for RootSpan {
+    fn on_request_start(request: &ServiceRequest) -> tracing::Span {
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_start(request)
+    }
+
+    fn on_request_end<B: MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
+    ) {
+        let (status, reason) = match outcome {
+            Ok(res) => (
+                res.status(),
+                res.response().error().map(ToString::to_string),
+            ),
+            Err(e) => (e.as_response_error().status_code(), Some(e.to_string())),
+        };
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span.clone(), outcome);
+        let reason = reason.unwrap_or_default();
+        span.in_scope(|| match status.as_u16() {
+            503 => tracing::info!(status = 503, %reason, "request refused: shed or unavailable"),
+            code @ 500.. => tracing::error!(status = code, %reason, "request failed"),
+            code @ (401 | 403 | 429) => tracing::info!(status = code, %reason, "request refused"),
+            code @ 400..=499 => tracing::debug!(status = code, %reason, "bad request"),
+            _ => {}
+        });
+    }
+}

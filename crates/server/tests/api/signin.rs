@@ -164,6 +164,26 @@ async fn hash_overload_is_shed_with_503_and_retry_after() {
         app.signin("olly", "correct horse battery").await.status(),
         200
     );
+    // shedding is expected behaviour: logged, but not as an error
+    let host = app.address.trim_start_matches("http://").to_owned();
+    let logs = crate::helpers::captured_logs();
+    let mine: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains(&format!("http.host={host}")))
+        .collect();
+    assert!(
+        mine.iter()
+            .any(|l| l.contains("request refused: shed or unavailable")),
+        "the shed requests are logged"
+    );
+    let errors: Vec<&&str> = mine
+        .iter()
+        .filter(|l| l.contains(" ERROR ") || l.contains(" WARN "))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "no ERROR/WARN for shed requests: {errors:?}"
+    );
 }
 
 /// A correctness check of the dummy-hash path, not a speed target: if unknown
