@@ -133,10 +133,15 @@ impl VerifiedCache {
         };
         if entries.len() >= self.capacity {
             entries.retain(|_, c| now < c.exp);
-            if entries.len() >= self.capacity {
-                // Still full of live tokens: start over rather than grow.
-                entries.clear();
-            }
+        }
+        if entries.len() >= self.capacity {
+            // Still full of live tokens: drop the quarter that expires
+            // soonest (they would be re-verified soon anyway), not everything
+            // (a cliff of signature checks, costly with EdDSA/RS256).
+            let mut exps: Vec<i64> = entries.values().map(|c| c.exp).collect();
+            let (_, cutoff, _) = exps.select_nth_unstable(self.capacity / 4);
+            let cutoff = *cutoff;
+            entries.retain(|_, c| c.exp > cutoff);
         }
         entries.insert(token.into(), Arc::clone(claims));
     }
@@ -511,6 +516,48 @@ mod tests {
             svc.verifier().verify("garbage"),
             Err(VerifyError::Malformed)
         );
+    }
+
+    #[test]
+    fn a_full_cache_drops_the_soonest_expiring_quarter() {
+        let cache = VerifiedCache {
+            entries: std::sync::RwLock::new(HashMap::new()),
+            capacity: 8,
+        };
+        let claims = |exp: i64| {
+            Arc::new(AccessClaims {
+                iss: "i".into(),
+                aud: "a".into(),
+                sub: "1".into(),
+                exp,
+                iat: 0,
+                jti: exp.to_string(),
+                name: "n".into(),
+                roles: vec![],
+                perms: vec![],
+            })
+        };
+        for exp in 101..=108 {
+            cache.put(&format!("t{exp}"), &claims(exp), 100);
+        }
+        cache.put("t200", &claims(200), 100);
+        let kept = |t: &str| cache.get(t, 100).is_some();
+        // 8 live entries, capacity 8: the soonest quarter (+ the pivot) goes
+        assert!(!kept("t101") && !kept("t102") && !kept("t103"));
+        assert!(
+            (104..=108).all(|e| kept(&format!("t{e}"))),
+            "the rest stays"
+        );
+        assert!(kept("t200"));
+        // expired entries go first
+        let cache = VerifiedCache {
+            entries: std::sync::RwLock::new(HashMap::new()),
+            capacity: 2,
+        };
+        cache.put("old", &claims(50), 10);
+        cache.put("live", &claims(500), 10);
+        cache.put("new", &claims(600), 100);
+        assert!(cache.get("live", 100).is_some() && cache.get("new", 100).is_some());
     }
 
     #[test]
