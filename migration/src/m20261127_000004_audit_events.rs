@@ -33,15 +33,6 @@ impl MigrationTrait for Migration {
                     .col(text(AuditEvents::Detail))
                     .to_owned(),
             )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("ix_audit_events_at")
-                    .table(AuditEvents::Table)
-                    .col(AuditEvents::At)
-                    .to_owned(),
-            )
             .await
     }
 

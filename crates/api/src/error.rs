@@ -93,13 +93,7 @@ impl ApiError {
 
     fn body(&self) -> ErrorBody {
         let (message, fields) = match self {
-            Self::Validation(f) => {
-                let summary: Vec<String> = f.0.iter().map(|(k, v)| format!("{k} {v}")).collect();
-                (
-                    format!("Invalid input: {}", summary.join("; ")),
-                    Some(f.0.clone()),
-                )
-            }
+            Self::Validation(f) => (format!("Invalid input: {f}"), Some(f.0.clone())),
             Self::Unavailable(_) => (
                 "The service is temporarily unavailable. Please retry shortly.".to_owned(),
                 None,

@@ -86,7 +86,7 @@ impl PageRequest {
     }
 
     pub fn offset(&self) -> u64 {
-        u64::from(self.page - 1) * u64::from(self.per_page)
+        u64::from(self.page.saturating_sub(1)) * u64::from(self.per_page)
     }
 }
 
@@ -200,7 +200,9 @@ pub trait AdminStore: Send + Sync {
 
     async fn user_profile(&self, id: UserId) -> Result<Option<UserProfile>, StoreError>;
 
-    /// Creates a user (operators: command line, bootstrap). `Conflict`, `UnknownRole`.
+    /// Creates a user (operators: command line, bootstrap) with its audit
+    /// event, whose target the store sets to `user:<new id>`.
+    /// `Conflict`, `UnknownRole`.
     async fn create_user_with_audit(
         &self,
         user: NewUser,
@@ -268,7 +270,7 @@ pub trait AdminStore: Send + Sync {
 /// What administration reports.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
-    #[error("invalid input")]
+    #[error("{0}")]
     Validation(FieldErrors),
     #[error("User not found.")]
     UserNotFound,
@@ -779,11 +781,6 @@ impl AdminService {
         Ok(self.deps.admin.list_roles().await?)
     }
 
-    pub async fn get_role(&self, actor: Actor, name: &RoleName) -> Result<RoleInfo, AdminError> {
-        self.check(actor, perms::ROLES_READ).await?;
-        self.role(name).await
-    }
-
     /// Unknown permissions are a 400, reported before any other check.
     async fn require_known(&self, permissions: &[Permission]) -> Result<(), AdminError> {
         if permissions.is_empty() {
@@ -962,8 +959,9 @@ impl AdminService {
         description: String,
     ) -> Result<PermissionInfo, AdminError> {
         let actor = self.check(actor, perms::ROLES_WRITE).await?;
+        // Built-in names exist from the start: creating one is a conflict.
         let info = PermissionInfo {
-            built_in: perms::BUILT_IN.contains(&name.as_str()),
+            built_in: false,
             name,
             description,
         };
@@ -1036,7 +1034,8 @@ impl AdminService {
         let change = actor.change(
             self.now(),
             "user.create",
-            format!("user:{username}"),
+            // The store sets `user:<new id>`.
+            String::new(),
             format!(
                 "{{\"username\":{},\"roles\":{}}}",
                 json_str(&username),
@@ -1072,7 +1071,7 @@ impl AdminService {
         let id = self
             .deps
             .users
-            .find_credentials(username)
+            .find_login(username)
             .await?
             .ok_or(AdminError::UserNotFound)?
             .id;
@@ -1082,6 +1081,11 @@ impl AdminService {
             roles.push(role);
         }
         self.apply_roles(actor, target, &catalogue, &roles).await
+    }
+
+    /// Whether some user holds `admin` and is not disabled.
+    pub async fn has_active_admin(&self) -> Result<bool, AdminError> {
+        Ok(self.deps.admin.count_active_admins().await? > 0)
     }
 
     /// Creates the first admin when no active admin exists; does nothing
@@ -1167,6 +1171,12 @@ mod tests {
         profiles: Vec<UserProfile>,
         roles: Vec<RoleInfo>,
         writes: Mutex<Vec<Change>>,
+    }
+
+    impl Stub {
+        fn preconditions(&self, write: usize) -> Vec<Precondition> {
+            self.writes.lock().unwrap()[write].preconditions.clone()
+        }
     }
 
     #[async_trait]
@@ -1265,12 +1275,6 @@ mod tests {
         ) -> Result<Option<crate::ports::LoginRecord>, StoreError> {
             Ok(None)
         }
-        async fn find_credentials(
-            &self,
-            _: &Username,
-        ) -> Result<Option<UserCredentials>, StoreError> {
-            Ok(None)
-        }
         async fn find_by_id(&self, _: UserId) -> Result<Option<UserCredentials>, StoreError> {
             Ok(None)
         }
@@ -1353,8 +1357,7 @@ mod tests {
             .set_user_disabled(carol, UserId(2), true)
             .await
             .unwrap();
-        let writes = store.writes.lock().unwrap();
-        let pre = &writes[0].preconditions;
+        let pre = &store.preconditions(0);
         assert!(pre.contains(&Precondition::UserRoles {
             user: UserId(2),
             roles: vec![RoleName::parse("staff").unwrap()],
@@ -1377,6 +1380,30 @@ mod tests {
         let mut relied: Vec<&str> = actor_pre.iter().map(Permission::as_str).collect();
         relied.sort_unstable();
         assert_eq!(relied, ["content:read", "users:write"]);
+
+        // a role being added is recorded as it was read, and its
+        // permissions join what the actor must still hold
+        admin
+            .set_user_roles(
+                carol,
+                UserId(2),
+                &[
+                    RoleName::parse("staff").unwrap(),
+                    RoleName::parse("helpdesk").unwrap(),
+                ],
+            )
+            .await
+            .unwrap();
+        let pre = &store.preconditions(1);
+        assert!(pre.contains(&Precondition::RolePermissions {
+            role: RoleName::parse("helpdesk").unwrap(),
+            permissions: p(&["content:read", "users:read", "users:write"]),
+        }));
+        assert!(pre.iter().any(|c| matches!(
+            c,
+            Precondition::ActorHolds { permissions, .. }
+                if permissions.iter().any(|x| x.as_str() == "users:read")
+        )));
     }
 
     #[test]

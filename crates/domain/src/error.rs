@@ -66,6 +66,14 @@ impl FieldErrors {
     }
 }
 
+/// `field message; field message`, in field order.
+impl std::fmt::Display for FieldErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        f.write_str(&parts.join("; "))
+    }
+}
+
 /// What the authentication use cases report.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {

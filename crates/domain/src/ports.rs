@@ -57,13 +57,8 @@ pub trait UserStore: Send + Sync {
     /// existing user costs what an unknown user costs.
     async fn find_login(&self, username: &Username) -> Result<Option<LoginRecord>, StoreError>;
 
-    /// Looks a user up by the case-insensitive username key.
-    async fn find_credentials(
-        &self,
-        username: &Username,
-    ) -> Result<Option<UserCredentials>, StoreError>;
-
-    /// Looks a user up by id (fresh roles and status for a token refresh).
+    /// A user with fresh roles, permissions and status (after a password
+    /// check, at a token refresh).
     async fn find_by_id(&self, id: UserId) -> Result<Option<UserCredentials>, StoreError>;
 
     /// The names among `names` that are not roles.

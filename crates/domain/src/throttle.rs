@@ -75,7 +75,7 @@ impl Throttle {
     /// The account a sign-in attempt counts against: the username's key, or
     /// for a name that cannot be a username its first 64 characters,
     /// lower-cased (so junk names are limited too, without unbounded keys).
-    pub fn account_key(username: &str) -> String {
+    fn account_key(username: &str) -> String {
         match Username::parse(username) {
             Ok(name) => name.key(),
             Err(_) => username.chars().take(64).collect::<String>().to_lowercase(),
@@ -110,11 +110,7 @@ impl Throttle {
     }
 
     /// Before checking a password: is this account or client blocked?
-    pub async fn signin_blocked(
-        &self,
-        account: &str,
-        client: &str,
-    ) -> Result<Option<u64>, StoreError> {
+    async fn signin_blocked(&self, account: &str, client: &str) -> Result<Option<u64>, StoreError> {
         let a = self
             .blocked(
                 &format!("signin:acct:{account}"),
@@ -131,7 +127,7 @@ impl Throttle {
     }
 
     /// After a wrong password (or an unknown user).
-    pub async fn signin_failed(&self, account: &str, client: &str) -> Result<(), StoreError> {
+    async fn signin_failed(&self, account: &str, client: &str) -> Result<(), StoreError> {
         let now = self.clock.now();
         self.store
             .record(
@@ -151,7 +147,7 @@ impl Throttle {
     }
 
     /// After a successful sign-in: the account starts over.
-    pub async fn signin_succeeded(&self, account: &str) -> Result<(), StoreError> {
+    async fn signin_succeeded(&self, account: &str) -> Result<(), StoreError> {
         self.store.clear(&format!("signin:acct:{account}")).await
     }
 

@@ -158,6 +158,7 @@ impl AuthService {
     ///
     /// An unknown (or unparsable) username costs one dummy hash verification
     /// and gives the same error as a wrong password: no user enumeration.
+    /// Not rate-limited by itself: callers go through `Throttle::sign_in`.
     pub async fn sign_in(
         &self,
         username: &str,
@@ -466,13 +467,6 @@ mod sign_in_reads {
                 password_hash: PasswordHash::new("right".into()),
                 disabled: false,
             }))
-        }
-        async fn find_credentials(
-            &self,
-            _: &Username,
-        ) -> Result<Option<UserCredentials>, StoreError> {
-            self.0.hit("find_credentials");
-            Ok(Some(ann()))
         }
         async fn find_by_id(&self, _: UserId) -> Result<Option<UserCredentials>, StoreError> {
             self.0.hit("find_by_id");

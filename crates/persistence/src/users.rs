@@ -232,21 +232,6 @@ impl UserStore for Database {
             }))
     }
 
-    async fn find_credentials(
-        &self,
-        username: &Username,
-    ) -> Result<Option<UserCredentials>, StoreError> {
-        let Some(user) = users::Entity::find()
-            .filter(users::Column::UsernameKey.eq(username.key()))
-            .one(&self.conn)
-            .await
-            .map_err(map_db_err)?
-        else {
-            return Ok(None);
-        };
-        self.credentials_of(user).await.map(Some)
-    }
-
     async fn find_by_id(&self, id: UserId) -> Result<Option<UserCredentials>, StoreError> {
         let Some(user) = users::Entity::find_by_id(id.0)
             .one(&self.conn)

@@ -157,17 +157,10 @@ async fn migrate(db: &rolegate_persistence::Database, action: MigrateAction) -> 
     Ok(())
 }
 
+/// An admin error as the command line prints it (field errors read
+/// `password is too weak: …`).
 fn field_errors(e: rolegate_domain::AdminError) -> anyhow::Error {
-    match e {
-        rolegate_domain::AdminError::Validation(f) => anyhow::anyhow!(
-            "{}",
-            f.0.iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ),
-        other => anyhow::anyhow!("{other}"),
-    }
+    anyhow::anyhow!("{e}")
 }
 
 fn read_password(file: Option<&std::path::Path>) -> anyhow::Result<rolegate_domain::Password> {

@@ -69,7 +69,17 @@ pub fn read_password_file(path: &std::path::Path) -> anyhow::Result<Password> {
 }
 
 /// Creates the first admin from `[bootstrap]` when no active admin exists.
+/// Once an admin exists nothing is read, so the password file (a secret)
+/// may be removed after the first start.
 async fn bootstrap_admin(settings: &Settings, admin: &AdminService) -> anyhow::Result<()> {
+    if admin
+        .has_active_admin()
+        .await
+        .map_err(|e| anyhow::anyhow!("bootstrap admin: {e}"))?
+    {
+        tracing::debug!("bootstrap: an active admin exists; nothing to do");
+        return Ok(());
+    }
     let b = &settings.bootstrap;
     let username = Username::parse(&b.admin_username)
         .map_err(|e| anyhow::anyhow!("bootstrap.admin_username {e}"))?;
@@ -84,16 +94,8 @@ async fn bootstrap_admin(settings: &Settings, admin: &AdminService) -> anyhow::R
     match admin
         .bootstrap_admin(username.clone(), email, password)
         .await
-        .map_err(|e| match e {
-            rolegate_domain::AdminError::Validation(f) => anyhow::anyhow!(
-                "bootstrap admin: {}",
-                f.0.iter()
-                    .map(|(k, v)| format!("{k} {v}"))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
-            other => anyhow::anyhow!("bootstrap admin: {other}"),
-        })? {
+        .map_err(|e| anyhow::anyhow!("bootstrap admin: {e}"))?
+    {
         Bootstrap::Created(id) => {
             tracing::info!(user_id = %id, username = %username, "bootstrap: first admin created");
         }

@@ -122,7 +122,9 @@ impl RolegateSettings {
     }
 }
 
-/// A verifier from rolegate's published public keys. (With an HS256
+/// A verifier from rolegate's published public keys, read once: after a key
+/// rotation in rolegate, restart this service (or build a new verifier when
+/// a token names an unknown `kid`). (With an HS256
 /// rolegate the JWKS is empty: share the secret and use
 /// `TokenVerifier::hs256` instead — asymmetric keys are the better choice.)
 pub async fn verifier_from_jwks(settings: &RolegateSettings) -> anyhow::Result<TokenVerifier> {

@@ -137,7 +137,7 @@ fn path_role(raw: &str) -> Result<RoleName, ApiError> {
     extensions(("x-required-permission" = json!("users:read"))),
     responses(
         (status = 200, description = "A page of users", body = UserPage),
-        (status = 400, description = "page, per_page or q out of bounds", body = ErrorBody),
+        (status = 400, description = "page, per_page or q out of bounds (validation_failed), or a query string that does not parse (invalid_query)", body = ErrorBody),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
         (status = 403, description = "Requires permission users:read", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
@@ -210,7 +210,7 @@ pub async fn get_user(
     extensions(("x-required-permission" = json!("users:write"))),
     responses(
         (status = 200, description = "The user after the change", body = AdminUser),
-        (status = 400, description = "Unknown role or malformed body", body = ErrorBody,
+        (status = 400, description = "Unknown role, malformed body, or a non-integer id (invalid_path)", body = ErrorBody,
             example = json!({"error": "unknown_role", "message": "Failed! Role does not exist = editor"})),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
         (status = 403, description = "Requires permission users:write, or would grant what the caller does not hold", body = ErrorBody),
@@ -249,7 +249,7 @@ pub async fn set_user_roles(
     extensions(("x-required-permission" = json!("users:write"))),
     responses(
         (status = 200, description = "The user after the change", body = AdminUser),
-        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 400, description = "Malformed body, or a non-integer id (invalid_path)", body = ErrorBody),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
         (status = 403, description = "Requires permission users:write, and every permission the user holds", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
@@ -516,7 +516,7 @@ pub async fn create_permission(
     extensions(("x-required-permission" = json!("audit:read"))),
     responses(
         (status = 200, description = "A page of audit events", body = AuditPage),
-        (status = 400, description = "page or per_page out of bounds", body = ErrorBody),
+        (status = 400, description = "page or per_page out of bounds (validation_failed), or a query string that does not parse (invalid_query)", body = ErrorBody),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
         (status = 403, description = "Requires permission audit:read", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),

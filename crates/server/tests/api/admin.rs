@@ -1413,7 +1413,13 @@ async fn stripping_a_role_to_take_it_is_refused() {
 async fn the_user_role_never_gets_administrative_permissions() {
     let app = spawn_app().await;
     let (_, admin, _) = member(&app, "root", &["admin"]).await;
-    for p in ["users:read", "users:write", "roles:write", "audit:read"] {
+    for p in [
+        "users:read",
+        "users:write",
+        "roles:read",
+        "roles:write",
+        "audit:read",
+    ] {
         let res = call(
             &app,
             Method::PUT,

@@ -162,7 +162,7 @@ async fn user_commands_create_the_first_admin_grant_and_list() {
         .await
         .unwrap();
     let log: Value = res.json().await.unwrap();
-    let actions: Vec<(String, String)> = log["items"]
+    let actions: Vec<(String, String, String)> = log["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -170,15 +170,19 @@ async fn user_commands_create_the_first_admin_grant_and_list() {
             (
                 e["actor"].as_str().unwrap().to_owned(),
                 e["action"].as_str().unwrap().to_owned(),
+                e["target"].as_str().unwrap().to_owned(),
             )
         })
         .collect();
+    let root_id = body["id"].as_i64().unwrap();
+    let ops_id = root_id + 1;
+    let t = |a: &str, b: &str, c: String| (a.to_owned(), b.to_owned(), c);
     assert_eq!(
         actions,
         vec![
-            ("cli".to_owned(), "user.roles.set".to_owned()),
-            ("cli".to_owned(), "user.create".to_owned()),
-            ("cli".to_owned(), "user.create".to_owned()),
+            t("cli", "user.roles.set", format!("user:{ops_id}")),
+            t("cli", "user.create", format!("user:{ops_id}")),
+            t("cli", "user.create", format!("user:{root_id}")),
         ]
     );
     let _ = std::fs::remove_file(file);
@@ -204,7 +208,11 @@ async fn bootstrap_creates_the_first_admin_once() {
     assert_eq!(body["roles"], json!(["ROLE_ADMIN"]));
     let token = body["accessToken"].as_str().unwrap().to_owned();
 
-    // later starts do nothing, even with another name configured
+    let founder_id = body["id"].as_i64().unwrap();
+
+    // later starts do nothing, even with another name configured, and read
+    // nothing: the password file (a secret) may be gone
+    std::fs::remove_file(&file).unwrap();
     let again = app.restart_with(|_| {}).await;
     let other = app.restart_with(|s| bootstrap(s, "second", &file)).await;
     expect_error(
@@ -233,7 +241,7 @@ async fn bootstrap_creates_the_first_admin_once() {
     assert_eq!(log["total"], 1);
     assert_eq!(log["items"][0]["actor"], "bootstrap");
     assert_eq!(log["items"][0]["action"], "user.create");
-    let _ = std::fs::remove_file(file);
+    assert_eq!(log["items"][0]["target"], format!("user:{founder_id}"));
 }
 
 #[tokio::test]
@@ -248,7 +256,12 @@ async fn bootstrap_never_promotes_an_existing_account() {
     let res = booted.signin("squatter", "my own password").await;
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["roles"], json!(["ROLE_USER"]));
-    assert!(captured_logs().contains("it is not promoted"));
+    assert!(
+        captured_logs()
+            .lines()
+            .any(|l| l.contains("it is not promoted") && l.contains("username=squatter")),
+        "the refusal is logged"
+    );
     let _ = std::fs::remove_file(file);
 }
 

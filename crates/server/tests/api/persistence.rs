@@ -102,11 +102,12 @@ async fn built_in_roles_and_permissions_are_seeded() {
     ))
     .await
     .unwrap();
-    let creds = db
-        .find_credentials(&Username::parse("ordered").unwrap())
+    let login = db
+        .find_login(&Username::parse("ordered").unwrap())
         .await
         .unwrap()
         .unwrap();
+    let creds = db.find_by_id(login.id).await.unwrap().unwrap();
     assert_eq!(
         creds.roles,
         vec![RoleName::user(), RoleName::moderator(), RoleName::admin()]
@@ -279,7 +280,7 @@ mod admin_store {
             .unwrap();
         let token = db.find_refresh(&"h".repeat(64)).await.unwrap().unwrap();
         assert!(token.revoked);
-        // and a failed disable (unknown user) leaves tokens and audit alone
+        // and a failed disable (unknown user) writes no audit event
         let err = db
             .set_user_disabled(UserId(99999), true, change(vec![]))
             .await
