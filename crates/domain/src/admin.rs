@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use serde_json::json;
 
 use crate::error::{FieldErrors, StoreError, UniqueField};
 use crate::ports::{Clock, HashError, NewUser, PasswordHasher, UserStore};
@@ -494,27 +495,6 @@ fn names<T: std::fmt::Display>(items: &[T]) -> Vec<String> {
     items.iter().map(ToString::to_string).collect()
 }
 
-/// A JSON string literal (audit details are JSON; the domain has no JSON library).
-fn json_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-fn json_list(items: &[String]) -> String {
-    let quoted: Vec<String> = items.iter().map(|s| json_str(s)).collect();
-    format!("[{}]", quoted.join(","))
-}
-
 /// The roles a user holds, as preconditions: their roles and what each grants.
 fn target_state(target: &UserProfile, catalogue: &[RoleInfo]) -> Vec<Precondition> {
     let mut pre = vec![Precondition::UserRoles {
@@ -710,12 +690,7 @@ impl AdminService {
             self.now(),
             "user.roles.set",
             format!("user:{id}"),
-            format!(
-                "{{\"username\":{},\"before\":{},\"after\":{}}}",
-                json_str(&target.user.username),
-                json_list(&before),
-                json_list(&after)
-            ),
+            json!({"username": target.user.username, "before": before, "after": after}).to_string(),
             pre,
         );
         self.deps.admin.set_user_roles(id, &roles, change).await?;
@@ -742,10 +717,7 @@ impl AdminService {
             self.now(),
             action,
             format!("user:{id}"),
-            format!(
-                "{{\"username\":{},\"disabled\":{disabled}}}",
-                json_str(&target.user.username)
-            ),
+            json!({"username": target.user.username, "disabled": disabled}).to_string(),
             target_state(&target, &catalogue),
         );
         self.deps
@@ -764,11 +736,8 @@ impl AdminService {
             self.now(),
             "user.delete",
             format!("user:{id}"),
-            format!(
-                "{{\"username\":{},\"roles\":{}}}",
-                json_str(&target.user.username),
-                json_list(&names(&target.user.roles))
-            ),
+            json!({"username": target.user.username, "roles": names(&target.user.roles)})
+                .to_string(),
             target_state(&target, &catalogue),
         );
         self.deps.admin.delete_user(id, change).await?;
@@ -828,10 +797,7 @@ impl AdminService {
             self.now(),
             "role.create",
             format!("role:{}", info.name),
-            format!(
-                "{{\"permissions\":{}}}",
-                json_list(&names(&info.permissions))
-            ),
+            json!({"permissions": names(&info.permissions)}).to_string(),
             Vec::new(),
         );
         self.deps
@@ -883,11 +849,8 @@ impl AdminService {
             self.now(),
             "role.update",
             format!("role:{name}"),
-            format!(
-                "{{\"before\":{},\"after\":{}}}",
-                json_list(&names(&current.permissions)),
-                json_list(&names(&permissions))
-            ),
+            json!({"before": names(&current.permissions), "after": names(&permissions)})
+                .to_string(),
             vec![Precondition::RolePermissions {
                 role: name.clone(),
                 permissions: current.permissions.clone(),
@@ -923,10 +886,7 @@ impl AdminService {
             self.now(),
             "role.delete",
             format!("role:{name}"),
-            format!(
-                "{{\"permissions\":{}}}",
-                json_list(&names(&current.permissions))
-            ),
+            json!({"permissions": names(&current.permissions)}).to_string(),
             vec![Precondition::RolePermissions {
                 role: name.clone(),
                 permissions: current.permissions.clone(),
@@ -1036,11 +996,7 @@ impl AdminService {
             "user.create",
             // The store sets `user:<new id>`.
             String::new(),
-            format!(
-                "{{\"username\":{},\"roles\":{}}}",
-                json_str(&username),
-                json_list(&names(&roles))
-            ),
+            json!({"username": username, "roles": names(&roles)}).to_string(),
             Vec::new(),
         );
         let id = self
@@ -1430,11 +1386,5 @@ mod tests {
         assert!(e.0.contains_key("page") && e.0.contains_key("per_page"));
         assert!(PageRequest::parse(Some(1), Some(0)).is_err());
         assert!(PageRequest::parse(Some(PageRequest::MAX_PAGE + 1), None).is_err());
-    }
-
-    #[test]
-    fn audit_detail_lists_are_json() {
-        let s = json_list(&["a\"b".into(), "c\\".into(), "\n".into()]);
-        assert_eq!(s, r#"["a\"b","c\\","\u000a"]"#);
     }
 }
