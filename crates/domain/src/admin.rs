@@ -1231,6 +1231,12 @@ mod tests {
         ) -> Result<Option<crate::ports::LoginRecord>, StoreError> {
             Ok(None)
         }
+        async fn grants_of(
+            &self,
+            _: UserId,
+        ) -> Result<(Vec<RoleName>, Vec<Permission>), StoreError> {
+            Ok((Vec::new(), Vec::new()))
+        }
         async fn find_by_id(&self, _: UserId) -> Result<Option<UserCredentials>, StoreError> {
             Ok(None)
         }

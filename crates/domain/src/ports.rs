@@ -34,6 +34,8 @@ pub struct UserCredentials {
 #[derive(Debug, Clone)]
 pub struct LoginRecord {
     pub id: UserId,
+    pub username: String,
+    pub email: String,
     pub password_hash: PasswordHash,
     pub disabled: bool,
 }
@@ -57,8 +59,11 @@ pub trait UserStore: Send + Sync {
     /// existing user costs what an unknown user costs.
     async fn find_login(&self, username: &Username) -> Result<Option<LoginRecord>, StoreError>;
 
-    /// A user with fresh roles, permissions and status (after a password
-    /// check, at a token refresh).
+    /// What the user's roles are and what they grant (permissions
+    /// de-duplicated and sorted): read after a password check succeeds.
+    async fn grants_of(&self, id: UserId) -> Result<(Vec<RoleName>, Vec<Permission>), StoreError>;
+
+    /// A user with fresh roles, permissions and status (at a token refresh).
     async fn find_by_id(&self, id: UserId) -> Result<Option<UserCredentials>, StoreError>;
 
     /// The names among `names` that are not roles.

@@ -181,10 +181,15 @@ impl AuthService {
             return Err(AuthError::AccountDisabled);
         }
         // Roles and permissions only now: a failed attempt never reads them.
-        let user = match self.deps.users.find_by_id(login.id).await? {
-            Some(u) if !u.disabled => u,
-            Some(_) => return Err(AuthError::AccountDisabled),
-            None => return Err(AuthError::InvalidCredentials),
+        let (roles, permissions) = self.deps.users.grants_of(login.id).await?;
+        let user = UserCredentials {
+            id: login.id,
+            username: login.username,
+            email: login.email,
+            password_hash: login.password_hash,
+            roles,
+            permissions,
+            disabled: false,
         };
         let access = self.issue_access(&user)?;
         let now = self.deps.clock.now();
@@ -464,9 +469,18 @@ mod sign_in_reads {
             self.0.hit("find_login");
             Ok((name.key() == "ann").then(|| LoginRecord {
                 id: UserId(1),
+                username: "ann".into(),
+                email: "ann@example.com".into(),
                 password_hash: PasswordHash::new("right".into()),
                 disabled: false,
             }))
+        }
+        async fn grants_of(
+            &self,
+            _: UserId,
+        ) -> Result<(Vec<RoleName>, Vec<crate::types::Permission>), StoreError> {
+            self.0.hit("grants_of");
+            Ok((ann().roles, ann().permissions))
         }
         async fn find_by_id(&self, _: UserId) -> Result<Option<UserCredentials>, StoreError> {
             self.0.hit("find_by_id");
@@ -586,6 +600,6 @@ mod sign_in_reads {
         let right = Password::parse_presented("right").unwrap();
         let signed_in = auth.sign_in("ann", &right).await.unwrap();
         assert_eq!(signed_in.roles, vec![RoleName::user()]);
-        assert_eq!(reads.take(), vec!["find_login", "find_by_id"]);
+        assert_eq!(reads.take(), vec!["find_login", "grants_of"]);
     }
 }

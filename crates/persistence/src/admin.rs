@@ -16,7 +16,7 @@ use chrono::Utc;
 use rolegate_domain::{
     AdminStore, AuditEvent, Change, NewAuditEvent, NewUser, Page, PageRequest, Permission,
     PermissionInfo, Precondition, RoleInfo, RoleName, StoreError, UniqueField, UserId, UserProfile,
-    UserSummary, perms,
+    UserStore, UserSummary, perms,
 };
 use sea_orm::sea_query::{Expr, LikeExpr};
 use sea_orm::{
@@ -374,8 +374,7 @@ impl AdminStore for Database {
         else {
             return Ok(None);
         };
-        let roles = Self::role_names_of(&self.conn, user.id).await?;
-        let permissions = self.permissions_of(user.id).await?;
+        let (roles, permissions) = self.grants_of(UserId(user.id)).await?;
         Ok(Some(UserProfile {
             user: summary(user, roles),
             permissions,

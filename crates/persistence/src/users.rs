@@ -67,11 +67,6 @@ impl Database {
 
 impl Database {
     /// The permissions the user's roles grant, de-duplicated and sorted.
-    pub(crate) async fn permissions_of(&self, user: i64) -> Result<Vec<Permission>, StoreError> {
-        Self::permissions_of_user(&self.conn, user).await
-    }
-
-    /// The permissions the user's roles grant, de-duplicated and sorted.
     pub(crate) async fn permissions_of_user<C: ConnectionTrait>(
         db: &C,
         user: i64,
@@ -99,8 +94,7 @@ impl Database {
     }
 
     async fn credentials_of(&self, user: users::Model) -> Result<UserCredentials, StoreError> {
-        let roles = Self::role_names_of(&self.conn, user.id).await?;
-        let permissions = self.permissions_of(user.id).await?;
+        let (roles, permissions) = self.grants_of(UserId(user.id)).await?;
         Ok(UserCredentials {
             id: UserId(user.id),
             username: user.username,
@@ -227,9 +221,16 @@ impl UserStore for Database {
             .map_err(map_db_err)?
             .map(|u| LoginRecord {
                 id: UserId(u.id),
+                username: u.username,
+                email: u.email,
                 password_hash: PasswordHash::new(u.password_hash),
                 disabled: u.disabled,
             }))
+    }
+
+    async fn grants_of(&self, id: UserId) -> Result<(Vec<RoleName>, Vec<Permission>), StoreError> {
+        let roles = Self::role_names_of(&self.conn, id.0).await?;
+        Ok((roles, Self::permissions_of_user(&self.conn, id.0).await?))
     }
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<UserCredentials>, StoreError> {
