@@ -610,9 +610,14 @@ impl AdminService {
         })
     }
 
-    /// The signed-in user's own profile (`None`: the account is gone).
-    pub async fn profile(&self, id: UserId) -> Result<Option<UserProfile>, AdminError> {
-        Ok(self.deps.admin.user_profile(id).await?)
+    /// The signed-in user's own profile: `ActorGone` when the account no
+    /// longer exists, `ActorDisabled` when it is disabled.
+    pub async fn me(&self, id: UserId) -> Result<UserProfile, AdminError> {
+        match self.deps.admin.user_profile(id).await? {
+            None => Err(AdminError::ActorGone),
+            Some(p) if p.user.disabled => Err(AdminError::ActorDisabled),
+            Some(p) => Ok(p),
+        }
     }
 
     pub async fn list_users(

@@ -243,14 +243,7 @@ pub async fn signout_all(
 #[get("/me")]
 pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let id = user.user_id().ok_or(ApiError::InvalidToken)?;
-    let profile = state
-        .admin
-        .profile(UserId(id))
-        .await?
-        .ok_or(ApiError::InvalidToken)?;
-    if profile.user.disabled {
-        return Err(AuthError::AccountDisabled.into());
-    }
+    let profile = state.admin.me(UserId(id)).await?;
     Ok(HttpResponse::Ok().json(MeResponse {
         id: profile.user.id.0,
         username: profile.user.username,
