@@ -5,22 +5,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestDb, captured_logs, expect_error, run_cli, spawn_app_with, spawn_on, test_settings,
+    TestDb, captured_logs, cli, expect_error, spawn_app_with, spawn_on, test_settings,
 };
 
 const STRONG: &str = "correct horse battery staple";
-
-async fn cli(url: &str, args: &[&str], stdin: Option<&str>) -> (bool, String) {
-    let url = url.to_owned();
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    let stdin = stdin.map(str::to_owned);
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run_cli(&url, &args, stdin.as_deref())
-    })
-    .await
-    .unwrap()
-}
 
 fn temp_file(contents: &str) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!("rolegate-pw-{}", uuid::Uuid::new_v4().simple()));

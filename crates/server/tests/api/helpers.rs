@@ -450,6 +450,19 @@ pub fn run_cli(db_url: &str, args: &[&str], stdin: Option<&str>) -> (bool, Strin
     (out.status.success(), text)
 }
 
+/// `run_cli` off the async runtime's threads.
+pub async fn cli(url: &str, args: &[&str], stdin: Option<&str>) -> (bool, String) {
+    let url = url.to_owned();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let stdin = stdin.map(str::to_owned);
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_cli(&url, &args, stdin.as_deref())
+    })
+    .await
+    .unwrap()
+}
+
 /// A unique, valid username.
 pub fn unique_name(prefix: &str) -> String {
     format!(

@@ -1,21 +1,10 @@
-use crate::helpers::{TestDb, run_cli};
-
-fn rolegate(db_url: &str, args: &[&str]) -> (bool, String) {
-    run_cli(db_url, args, None)
-}
+use crate::helpers::{TestDb, cli};
 
 #[tokio::test]
 async fn migrate_up_down_status() {
     let db = TestDb::create().await;
     let url = db.url.clone();
-    let run = move |args: &'static [&'static str]| {
-        let url = url.clone();
-        async move {
-            tokio::task::spawn_blocking(move || rolegate(&url, args))
-                .await
-                .unwrap()
-        }
-    };
+    let run = |args: &'static [&'static str]| cli(&url, args, None);
     let (ok, out) = run(&["migrate", "status"]).await;
     assert!(ok, "{out}");
     assert!(
@@ -65,10 +54,7 @@ async fn migrate_up_down_status() {
 
 #[tokio::test]
 async fn bad_database_url_is_a_clear_error() {
-    let (ok, out) =
-        tokio::task::spawn_blocking(|| rolegate("mongodb://localhost/x", &["migrate", "status"]))
-            .await
-            .unwrap();
+    let (ok, out) = cli("mongodb://localhost/x", &["migrate", "status"], None).await;
     assert!(!ok);
     assert!(out.contains("unsupported database URL"), "{out}");
 }
