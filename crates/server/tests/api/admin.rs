@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, captured_logs, expect_error, spawn_app, unique_name};
+use crate::helpers::{TestApp, captured_logs, claims_of, expect_error, spawn_app, unique_name};
 
 const PASSWORD: &str = "a good long password";
 
@@ -46,15 +46,6 @@ async fn ok_json(res: reqwest::Response, status: u16) -> Value {
     let text = res.text().await.unwrap();
     assert_eq!(got, status, "{text}");
     serde_json::from_str(&text).unwrap()
-}
-
-fn claims(token: &str) -> Value {
-    use base64::Engine as _;
-    let payload = token.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
 }
 
 async fn set_roles(app: &TestApp, token: &str, id: i64, roles: &[&str]) -> reqwest::Response {
@@ -391,7 +382,7 @@ async fn setting_roles_replaces_them_and_applies_at_refresh() {
     let res = app.refresh(&bob_refresh).await;
     let body: Value = res.json().await.unwrap();
     let fresh = body["accessToken"].as_str().unwrap();
-    assert_eq!(claims(fresh)["roles"], json!(["user", "moderator"]));
+    assert_eq!(claims_of(fresh)["roles"], json!(["user", "moderator"]));
     assert_eq!(
         app.get_with_token("/api/test/mod", fresh).await.status(),
         200
@@ -584,7 +575,7 @@ async fn a_demoted_admins_unexpired_token_cannot_administer() {
     ok_json(set_roles(&app, &root, exa, &["user"]).await, 200).await;
     // the token still says admin, but the database is asked again
     assert!(
-        claims(&exa_token)["perms"]
+        claims_of(&exa_token)["perms"]
             .as_array()
             .unwrap()
             .contains(&json!("users:write"))
@@ -857,7 +848,7 @@ async fn custom_roles_and_permissions_can_be_managed() {
     let res = app.refresh(&bob_refresh).await;
     let body: Value = res.json().await.unwrap();
     let bob_refresh = body["refreshToken"].as_str().unwrap().to_owned();
-    let c = claims(body["accessToken"].as_str().unwrap());
+    let c = claims_of(body["accessToken"].as_str().unwrap());
     assert_eq!(c["roles"], json!(["user", "editor"]));
     assert_eq!(c["perms"], json!(["articles:write", "content:read"]));
 
@@ -979,7 +970,7 @@ async fn custom_roles_and_permissions_can_be_managed() {
     let res = app.refresh(&bob_refresh).await;
     let body: Value = res.json().await.unwrap();
     assert_eq!(
-        claims(body["accessToken"].as_str().unwrap())["roles"],
+        claims_of(body["accessToken"].as_str().unwrap())["roles"],
         json!(["user"])
     );
 }

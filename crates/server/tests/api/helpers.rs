@@ -463,6 +463,16 @@ pub async fn cli(url: &str, args: &[&str], stdin: Option<&str>) -> (bool, String
     .unwrap()
 }
 
+/// The claims of a JWT, decoded without verification (to look at them).
+pub fn claims_of(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
 /// A unique, valid username.
 pub fn unique_name(prefix: &str) -> String {
     format!(

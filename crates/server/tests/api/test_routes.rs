@@ -4,7 +4,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, expect_error, spawn_app};
+use crate::helpers::{TestApp, claims_of, expect_error, spawn_app};
 
 async fn text(res: reqwest::Response) -> (u16, String) {
     (res.status().as_u16(), res.text().await.unwrap())
@@ -240,11 +240,6 @@ async fn forged_and_invalid_tokens_are_401_unauthorized() {
         let body = expect_error(res, 401, "invalid_token").await;
         assert_eq!(body["message"], "Unauthorized!", "{what}");
     }
-}
-
-fn claims_of(token: &str) -> Value {
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
 #[tokio::test]
