@@ -152,21 +152,26 @@ impl tracing_actix_web::RootSpanBuilder for RootSpan {
         span: tracing::Span,
         outcome: &Result<ServiceResponse<B>, actix_web::Error>,
     ) {
-        let (status, reason) = match outcome {
-            Ok(res) => (
-                res.status(),
-                res.response().error().map(ToString::to_string),
-            ),
-            Err(e) => (e.as_response_error().status_code(), Some(e.to_string())),
+        let status = match outcome {
+            Ok(res) => res.status(),
+            Err(e) => e.as_response_error().status_code(),
         };
+        if status.as_u16() < 400 {
+            // The hot path: record the status on the span, nothing else.
+            tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+            return;
+        }
+        let reason = match outcome {
+            Ok(res) => res.response().error().map(ToString::to_string),
+            Err(e) => Some(e.to_string()),
+        }
+        .unwrap_or_default();
         tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span.clone(), outcome);
-        let reason = reason.unwrap_or_default();
         span.in_scope(|| match status.as_u16() {
             503 => tracing::info!(status = 503, %reason, "request refused: shed or unavailable"),
             code @ 500.. => tracing::error!(status = code, %reason, "request failed"),
             code @ (401 | 403 | 429) => tracing::info!(status = code, %reason, "request refused"),
-            code @ 400..=499 => tracing::debug!(status = code, %reason, "bad request"),
-            _ => {}
+            code => tracing::debug!(status = code, %reason, "bad request"),
         });
     }
 }
