@@ -48,6 +48,12 @@ async fn ok_json(res: reqwest::Response, status: u16) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// `GET /api/admin/users/{id}`, expected to succeed.
+async fn get_user(app: &TestApp, token: &str, id: i64) -> Value {
+    let path = format!("/api/admin/users/{id}");
+    ok_json(call(app, Method::GET, &path, Some(token), None).await, 200).await
+}
+
 async fn set_roles(app: &TestApp, token: &str, id: i64, roles: &[&str]) -> reqwest::Response {
     call(
         app,
@@ -319,18 +325,7 @@ async fn get_user_shows_roles_and_permissions_or_404() {
     let app = spawn_app().await;
     let (_, admin, _) = member(&app, "ada", &["admin"]).await;
     let (bob, _, _) = member(&app, "bob", &["user"]).await;
-    let user = ok_json(
-        call(
-            &app,
-            Method::GET,
-            &format!("/api/admin/users/{bob}"),
-            Some(&admin),
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
+    let user = get_user(&app, &admin, bob).await;
     assert_eq!(user["username"], "bob");
     assert_eq!(user["roles"], json!(["user"]));
     assert_eq!(user["permissions"], json!(["content:read"]));
@@ -427,18 +422,7 @@ async fn setting_roles_replaces_them_and_applies_at_refresh() {
     .await;
     expect_error(res, 400, "invalid_field").await;
     // nothing changed by the failures
-    let user = ok_json(
-        call(
-            &app,
-            Method::GET,
-            &format!("/api/admin/users/{bob}"),
-            Some(&admin),
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
+    let user = get_user(&app, &admin, bob).await;
     assert_eq!(user["roles"], json!(["user", "moderator"]));
     // no roles at all is allowed: the user keeps an account without permissions
     let user = ok_json(set_roles(&app, &admin, bob, &[]).await, 200).await;
@@ -954,18 +938,7 @@ async fn custom_roles_and_permissions_can_be_managed() {
     )
     .await;
     expect_error(res, 404, "not_found").await;
-    let user = ok_json(
-        call(
-            &app,
-            Method::GET,
-            &format!("/api/admin/users/{bob}"),
-            Some(&admin),
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
+    let user = get_user(&app, &admin, bob).await;
     assert_eq!(user["roles"], json!(["user"]));
     let res = app.refresh(&bob_refresh).await;
     let body: Value = res.json().await.unwrap();
@@ -979,10 +952,11 @@ async fn custom_roles_and_permissions_can_be_managed() {
 async fn nobody_grants_what_they_do_not_hold() {
     let app = spawn_app().await;
     let (_, admin, _) = member(&app, "root", &["admin"]).await;
-    ok_json(
-        call(&app, Method::POST, "/api/admin/roles", Some(&admin),
-            Some(json!({"name": "helpdesk", "permissions": ["users:read", "users:write", "roles:write"]}))).await,
-        201,
+    create_role(
+        &app,
+        &admin,
+        "helpdesk",
+        &["users:read", "users:write", "roles:write"],
     )
     .await;
     let (carol, _, _) = member(&app, "carol", &["user"]).await;
@@ -1036,18 +1010,7 @@ async fn nobody_grants_what_they_do_not_hold() {
     )
     .await;
     expect_error(res, 403, "escalation").await;
-    let user = ok_json(
-        call(
-            &app,
-            Method::GET,
-            &format!("/api/admin/users/{dave}"),
-            Some(&admin),
-            None,
-        )
-        .await,
-        200,
-    )
-    .await;
+    let user = get_user(&app, &admin, dave).await;
     assert_eq!(user["roles"], json!(["user", "helpdesk"]));
 }
 
@@ -1074,18 +1037,7 @@ async fn every_admin_change_is_audited_in_the_database_and_the_log() {
         201,
     )
     .await;
-    ok_json(
-        call(
-            &app,
-            Method::POST,
-            "/api/admin/roles",
-            Some(&admin),
-            Some(json!({"name": "prober", "permissions": ["audit:probe"]})),
-        )
-        .await,
-        201,
-    )
-    .await;
+    create_role(&app, &admin, "prober", &["audit:probe"]).await;
     ok_json(
         call(
             &app,
@@ -1285,18 +1237,7 @@ async fn nobody_acts_on_an_account_holding_more_than_they_do() {
     assert_eq!(res.status(), 204);
     // the admin and the moderator are untouched
     for target in [other_admin, moderator] {
-        let user = ok_json(
-            call(
-                &app,
-                Method::GET,
-                &format!("/api/admin/users/{target}"),
-                Some(&admin),
-                None,
-            )
-            .await,
-            200,
-        )
-        .await;
+        let user = get_user(&app, &admin, target).await;
         assert_eq!(user["disabled"], false);
         assert_ne!(user["roles"], json!(["user"]));
     }
