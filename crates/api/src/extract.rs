@@ -108,30 +108,9 @@ impl Role for Admin {
 
 /// A caller whose valid token carries role `R`. No token → 401, an invalid
 /// token → 401, a valid token without the role → 403 `Require <R> Role!`.
-/// The check reads the token's claims only: no database.
-#[derive(Debug)]
-pub struct RequireRole<R: Role> {
-    pub user: AuthUser,
-    _role: PhantomData<R>,
-}
-
-impl<R: Role> FromRequest for RequireRole<R> {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let user = authorize(
-            req,
-            |c| c.has_role(R::NAME),
-            "missing_role",
-            || format!("Require {} Role!", R::LABEL),
-        );
-        ready(user.map(|user| RequireRole {
-            user,
-            _role: PhantomData,
-        }))
-    }
-}
+/// The check reads the token's claims only: no database. (The one-role case
+/// of [`RequireAnyRole`].)
+pub type RequireRole<R> = RequireAnyRole<(R,)>;
 
 /// Declares a role marker type for [`RequireRole`] / [`RequireAnyRole`]:
 /// `rolegate_api::role!(Editor, "editor");` (the 403 message says
