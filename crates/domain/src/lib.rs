@@ -5,6 +5,7 @@
 //! library: `rolegate-persistence` and `rolegate-auth` implement its ports,
 //! `rolegate-api` drives its use cases.
 
+pub mod access;
 pub mod admin;
 pub mod error;
 pub mod ports;
