@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use rolegate_domain::{AuthError, FieldErrors};
+use rolegate_domain::{BoxError, BuiltInRule, Error, Escalation, FieldErrors, RoleName};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -50,18 +50,18 @@ pub enum ApiError {
     Conflict { code: &'static str, message: String },
     #[error("Request body is too large")]
     PayloadTooLarge,
-    /// A backing service (the database) is unreachable; the detail is logged.
-    #[error("unavailable: {0}")]
-    Unavailable(String),
+    /// A backing service (the database) is unreachable; the cause is logged.
+    #[error("a backing service is unavailable")]
+    Unavailable(#[source] BoxError),
     /// A rate limit: retry after this many seconds.
     #[error("Too many attempts. Please retry in {0} seconds.")]
     TooManyRequests(u64),
     /// Admission control shed the request (too many password hashes at once).
     #[error("Too many sign-in attempts are being processed. Please retry shortly.")]
     Overloaded,
-    /// A bug or an unexpected failure; the detail is logged, never sent.
-    #[error("internal: {0}")]
-    Internal(String),
+    /// A bug or an unexpected failure; the cause is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] BoxError),
 }
 
 impl ApiError {
@@ -128,9 +128,11 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            Self::Internal(detail) => tracing::error!(error = %detail, "internal error"),
-            Self::Unavailable(detail) => {
-                tracing::warn!(error = %detail, "backing service unavailable")
+            Self::Internal(source) => {
+                tracing::error!(error = %chain(source.as_ref()), "internal error")
+            }
+            Self::Unavailable(source) => {
+                tracing::warn!(error = %chain(source.as_ref()), "backing service unavailable")
             }
             _ => {}
         }
@@ -160,108 +162,144 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> Self {
+/// The tutorial's form of a role: `ROLE_USER`, `ROLE_MODERATOR`, `ROLE_ADMIN`.
+pub fn authority(role: &RoleName) -> String {
+    format!("ROLE_{}", role.as_str().to_ascii_uppercase())
+}
+
+fn escalation_message(e: &Escalation) -> String {
+    match e {
+        Escalation::ActOnUser { username, missing } => format!(
+            "You cannot change {username}: they hold {missing}, which you do not hold yourself."
+        ),
+        Escalation::GrantRole { role, missing } => format!(
+            "You cannot grant the role {role}: it grants {missing}, which you do not hold yourself."
+        ),
+        Escalation::GrantPermission { missing } => {
+            format!("You cannot grant the permission {missing}: you do not hold it yourself.")
+        }
+        Escalation::ChangeRole { role, missing } => format!(
+            "You cannot change the role {role}: it grants {missing}, which you do not hold yourself."
+        ),
+        Escalation::DeleteRole { role, missing } => format!(
+            "You cannot delete the role {role}: it grants {missing}, which you do not hold yourself."
+        ),
+    }
+}
+
+fn built_in_message(rule: &BuiltInRule) -> String {
+    match rule {
+        BuiltInRule::CannotDelete(role) => format!("The built-in role {role} cannot be deleted."),
+        BuiltInRule::AdminKeeps(kept) => format!(
+            "The admin role always keeps {kept} (and every other permission needed to administer)."
+        ),
+        BuiltInRule::UserRoleCannotGrant(p) => {
+            format!("The user role is given to every new account: it cannot grant {p}.")
+        }
+    }
+}
+
+/// The one table: each domain error's status, code and message (the
+/// tutorial's words where it has them).
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let conflict = |code, message: String| Self::Conflict { code, message };
+        let forbidden = |code, message: String| Self::Forbidden { code, message };
         match e {
-            AuthError::Validation(f) => Self::Validation(f),
-            AuthError::UsernameTaken => Self::Conflict {
-                code: "username_taken",
-                message: e.to_string(),
-            },
-            AuthError::EmailTaken => Self::Conflict {
-                code: "email_taken",
-                message: e.to_string(),
-            },
-            AuthError::UnknownRole(_) => Self::BadRequest {
-                code: "unknown_role",
-                message: e.to_string(),
-            },
-            AuthError::RoleNotAllowed(_) => Self::Forbidden {
-                code: "role_not_allowed",
-                message: e.to_string(),
-            },
-            AuthError::InvalidCredentials => Self::Unauthorized {
+            Error::Validation(f) => Self::Validation(f),
+            Error::UsernameTaken => {
+                conflict("username_taken", "Failed! Username is already in use!".into())
+            }
+            Error::EmailTaken => conflict("email_taken", "Failed! Email is already in use!".into()),
+            Error::UnknownRole(r) => {
+                Self::bad_request("unknown_role", format!("Failed! Role does not exist = {r}"))
+            }
+            Error::UnknownPermission(p) => Self::bad_request(
+                "unknown_permission",
+                format!("Failed! Permission does not exist = {p}"),
+            ),
+            Error::RoleNotAllowed(roles) => {
+                let names: Vec<&str> = roles.iter().map(RoleName::as_str).collect();
+                forbidden(
+                    "role_not_allowed",
+                    format!(
+                        "Failed! Signing up with the role(s) {} is not allowed; new accounts get the role user. An administrator can grant other roles.",
+                        names.join(", ")
+                    ),
+                )
+            }
+            Error::InvalidCredentials => Self::Unauthorized {
                 code: "invalid_credentials",
-                message: e.to_string(),
+                message: "Invalid username or password.".into(),
             },
-            AuthError::RefreshInvalid => Self::Unauthorized {
+            Error::RefreshInvalid => Self::Unauthorized {
                 code: "invalid_refresh_token",
-                message: e.to_string(),
+                message: "Refresh token was expired. Please make a new signin request".into(),
             },
-            AuthError::AccountDisabled => Self::Forbidden {
-                code: "account_disabled",
-                message: e.to_string(),
+            Error::AccountDisabled => {
+                forbidden("account_disabled", "This account is disabled.".into())
+            }
+            Error::ActorGone => Self::InvalidToken,
+            Error::UserNotFound => Self::NotFoundWith {
+                code: "not_found",
+                message: "User not found.".into(),
             },
-            AuthError::Unavailable(d) => Self::Unavailable(d),
-            AuthError::Overloaded => Self::Overloaded,
-            AuthError::RateLimited(wait) => Self::TooManyRequests(wait),
-            AuthError::Internal(d) => Self::Internal(d),
+            Error::RoleNotFound(r) => Self::NotFoundWith {
+                code: "not_found",
+                message: format!("Role not found: {r}"),
+            },
+            Error::RoleExists(r) => {
+                conflict("role_exists", format!("Failed! Role already exists = {r}"))
+            }
+            Error::PermissionExists(p) => conflict(
+                "permission_exists",
+                format!("Failed! Permission already exists = {p}"),
+            ),
+            Error::LastAdmin => conflict(
+                "last_admin",
+                "The last active admin cannot be removed, disabled or deleted: make another user admin first.".into(),
+            ),
+            Error::BuiltInRole(rule) => conflict("built_in_role", built_in_message(&rule)),
+            Error::Escalation(e) => forbidden("escalation", escalation_message(&e)),
+            Error::ConcurrentChange => conflict(
+                "concurrent_change",
+                "The user or role was changed by someone else meanwhile; read it again and retry."
+                    .into(),
+            ),
+            Error::NotAllowed(p) => {
+                forbidden("missing_permission", format!("Require permission {p}!"))
+            }
+            Error::RateLimited(wait) => Self::TooManyRequests(wait),
+            Error::Overloaded => Self::Overloaded,
+            Error::Unavailable(source) => Self::Unavailable(source),
+            Error::Internal(source) => Self::Internal(source),
         }
     }
 }
 
 impl From<rolegate_domain::StoreError> for ApiError {
     fn from(e: rolegate_domain::StoreError) -> Self {
-        AuthError::from(e).into()
+        Error::from(e).into()
     }
 }
 
-impl From<rolegate_domain::AdminError> for ApiError {
-    fn from(e: rolegate_domain::AdminError) -> Self {
-        use rolegate_domain::AdminError as E;
-        let message = e.to_string();
-        match e {
-            E::Validation(f) => Self::Validation(f),
-            E::UserNotFound | E::RoleNotFound(_) => Self::NotFoundWith {
-                code: "not_found",
-                message,
-            },
-            E::UnknownRole(_) => Self::bad_request("unknown_role", message),
-            E::UnknownPermission(_) => Self::bad_request("unknown_permission", message),
-            E::RoleExists(_) => Self::Conflict {
-                code: "role_exists",
-                message,
-            },
-            E::PermissionExists(_) => Self::Conflict {
-                code: "permission_exists",
-                message,
-            },
-            E::UsernameTaken => Self::Conflict {
-                code: "username_taken",
-                message,
-            },
-            E::EmailTaken => Self::Conflict {
-                code: "email_taken",
-                message,
-            },
-            E::LastAdmin => Self::Conflict {
-                code: "last_admin",
-                message,
-            },
-            E::BuiltInRole(_) => Self::Conflict {
-                code: "built_in_role",
-                message,
-            },
-            E::Escalation(_) => Self::Forbidden {
-                code: "escalation",
-                message,
-            },
-            E::NotAllowed(_) => Self::Forbidden {
-                code: "missing_permission",
-                message,
-            },
-            E::ConcurrentChange => Self::Conflict {
-                code: "concurrent_change",
-                message,
-            },
-            E::ActorDisabled => Self::Forbidden {
-                code: "account_disabled",
-                message,
-            },
-            E::ActorGone => Self::InvalidToken,
-            E::Unavailable(d) => Self::Unavailable(d),
-            E::Overloaded => Self::Overloaded,
-            E::Internal(d) => Self::Internal(d),
-        }
+/// How a person reads a domain error outside HTTP (the command line): the
+/// API's message, or for 5xx errors the error and its causes.
+pub fn describe(e: Error) -> String {
+    match ApiError::from(e) {
+        err @ (ApiError::Internal(_) | ApiError::Unavailable(_)) => chain(&err),
+        other => other.body().message,
     }
+}
+
+/// An error and its causes, `: `-separated, for the log.
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
 }

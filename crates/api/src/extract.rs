@@ -13,6 +13,7 @@ use actix_web::error::JsonPayloadError;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use rolegate_auth::{AccessClaims, TokenVerifier};
+use rolegate_domain::{Granted, UserId};
 
 use crate::error::ApiError;
 
@@ -193,35 +194,8 @@ fn authorize(
     }
 }
 
-/// A permission a route can require (`resource:action`).
-pub trait PermissionName {
-    const NAME: &'static str;
-}
-
-/// Declares a permission marker type for [`RequirePermission`]:
-/// `rolegate_api::permission!(ReportsRead, "reports:read");`
-#[macro_export]
-macro_rules! permission {
-    ($(#[$meta:meta])* $name:ident, $permission:literal) => {
-        $(#[$meta])*
-        #[derive(Debug)]
-        pub struct $name;
-        impl $crate::extract::PermissionName for $name {
-            const NAME: &'static str = $permission;
-        }
-    };
-}
-
-/// Markers for the built-in permissions.
-pub mod permissions {
-    crate::permission!(ContentRead, "content:read");
-    crate::permission!(ContentModerate, "content:moderate");
-    crate::permission!(UsersRead, "users:read");
-    crate::permission!(UsersWrite, "users:write");
-    crate::permission!(RolesRead, "roles:read");
-    crate::permission!(RolesWrite, "roles:write");
-    crate::permission!(AuditRead, "audit:read");
-}
+pub use rolegate_domain::access::{PermissionName, permissions};
+pub use rolegate_domain::permission;
 
 /// A caller whose valid token grants permission `P`. No token or an invalid
 /// one → 401; a valid token without the permission → 403. Claims only, no
@@ -229,7 +203,8 @@ pub mod permissions {
 #[derive(Debug)]
 pub struct RequirePermission<P: PermissionName> {
     pub user: AuthUser,
-    _permission: PhantomData<P>,
+    /// The proof a permission-guarded use case takes.
+    pub granted: Granted<P>,
 }
 
 impl<P: PermissionName> FromRequest for RequirePermission<P> {
@@ -237,16 +212,20 @@ impl<P: PermissionName> FromRequest for RequirePermission<P> {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let user = authorize(
+        let checked = authorize(
             req,
             |c| c.has_permission(P::NAME),
             "missing_permission",
             || format!("Require permission {}!", P::NAME),
-        );
-        ready(user.map(|user| RequirePermission {
-            user,
-            _permission: PhantomData,
-        }))
+        )
+        .and_then(|user| {
+            let id = user.user_id().ok_or(ApiError::InvalidToken)?;
+            let granted =
+                Granted::from_token(UserId(id), user.claims.perms.iter().map(String::as_str))
+                    .ok_or(ApiError::InvalidToken)?;
+            Ok(RequirePermission { user, granted })
+        });
+        ready(checked)
     }
 }
 

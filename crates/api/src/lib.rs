@@ -28,6 +28,7 @@ pub use extract::{
     Admin, AuthUser, Moderator, PermissionName, RequireAnyRole, RequirePermission, RequireRole,
     Role, Roles, permissions,
 };
+pub use rolegate_domain::permission;
 
 /// Largest JSON body accepted on the API, in bytes.
 pub const JSON_BODY_LIMIT: usize = 16 * 1024;
@@ -143,10 +144,10 @@ fn routes(cfg: &mut ServiceConfig<'_>) {
         )
         .service(
             utoipa_actix_web::scope("/api/test")
-                .service(handlers::test::all)
-                .service(handlers::test::user)
-                .service(handlers::test::moderator)
-                .service(handlers::test::admin),
+                .service(handlers::content::all)
+                .service(handlers::content::user)
+                .service(handlers::content::moderator)
+                .service(handlers::content::admin),
         );
 }
 

@@ -41,5 +41,37 @@ pub(crate) fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::Open
         "x-access-token",
         SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-access-token"))),
     );
+    name_required_permissions(&mut api);
     api
+}
+
+/// Each admin operation's `x-required-permission` comes from the marker type
+/// its guard takes; its description says the same in words, from that value.
+fn name_required_permissions(api: &mut utoipa::openapi::OpenApi) {
+    for item in api.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let required = op
+                .extensions
+                .as_ref()
+                .and_then(|e| e.get("x-required-permission"))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+            if let Some(permission) = required {
+                let said = format!("Requires the permission `{permission}`.");
+                op.description = Some(match op.description.take() {
+                    Some(d) if !d.is_empty() => format!("{said}\n\n{d}"),
+                    _ => said,
+                });
+            }
+        }
+    }
 }

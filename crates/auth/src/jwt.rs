@@ -333,7 +333,7 @@ impl TokenService {
     /// Signs arbitrary access claims with the current key (used by tests and tools).
     pub fn sign(&self, claims: &AccessClaims) -> Result<String, TokenError> {
         jsonwebtoken::encode(&self.header, claims, &self.keys.signing.key)
-            .map_err(|e| TokenError(e.to_string()))
+            .map_err(|e| TokenError(Box::new(e)))
     }
 }
 
@@ -341,7 +341,7 @@ impl TokenIssuer for TokenService {
     fn issue_access(&self, subject: &AccessSubject) -> Result<IssuedToken, TokenError> {
         let now = self.clock.now().timestamp();
         let ttl =
-            i64::try_from(self.config.access_ttl_secs).map_err(|e| TokenError(e.to_string()))?;
+            i64::try_from(self.config.access_ttl_secs).map_err(|e| TokenError(Box::new(e)))?;
         let claims = AccessClaims {
             iss: self.config.issuer.clone(),
             aud: self.config.audience.clone(),

@@ -84,9 +84,9 @@ impl Argon2Hasher {
             || config.iterations < floor.iterations
             || config.parallelism < floor.parallelism
         {
-            return Err(HashError::Failed(format!(
-                "argon2id parameters {config:?} are below the floor {floor:?}"
-            )));
+            return Err(HashError::Failed(
+                format!("argon2id parameters {config:?} are below the floor {floor:?}").into(),
+            ));
         }
         let params = Params::new(
             config.memory_kib,
@@ -94,7 +94,7 @@ impl Argon2Hasher {
             config.parallelism,
             None,
         )
-        .map_err(|e| HashError::Failed(e.to_string()))?;
+        .map_err(|e| HashError::Failed(e.to_string().into()))?;
         let dummy = dummy_hash(&params)?;
         Ok(Self {
             params,
@@ -110,7 +110,7 @@ impl Argon2Hasher {
 }
 
 fn failed(e: impl std::fmt::Display) -> HashError {
-    HashError::Failed(e.to_string())
+    HashError::Failed(e.to_string().into())
 }
 
 thread_local! {
@@ -238,7 +238,7 @@ impl HashPool {
                         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                     }
                 })
-                .map_err(|e| HashError::Failed(format!("starting a hashing thread: {e}")))?;
+                .map_err(|e| HashError::Failed(Box::new(e)))?;
         }
         Ok(Self { jobs })
     }
@@ -280,7 +280,7 @@ impl Admission {
         // while it waits, so the count never drifts up.
         let _in_line = InLine(&self.waiting);
         let permit = self.slots.clone().acquire_owned().await;
-        permit.map_err(|e| HashError::Failed(e.to_string()))
+        permit.map_err(|e| HashError::Failed(e.to_string().into()))
     }
 }
 

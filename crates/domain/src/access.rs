@@ -22,7 +22,7 @@
 
 use std::marker::PhantomData;
 
-use crate::types::UserId;
+use crate::users::UserId;
 
 /// A permission a route or use case can require (`resource:action`).
 ///
@@ -202,7 +202,7 @@ mod tests {
     fn built_in_names_are_valid_permissions() {
         for p in BUILT_IN {
             assert_eq!(
-                crate::types::Permission::parse(p).map(|x| x.as_str().to_owned()),
+                crate::roles::Permission::parse(p).map(|x| x.as_str().to_owned()),
                 Ok(p.to_owned())
             );
         }

@@ -1,6 +1,14 @@
-//! The domain's errors: what stores report, and what use cases report.
+//! The domain's errors: what stores report ([`StoreError`]) and what the use
+//! cases report ([`Error`]). They carry facts, never wire text: the HTTP
+//! layer decides status codes and messages (the tutorial's included), in one
+//! table. Causes are kept as `#[source]`, for the log.
 
 use std::collections::BTreeMap;
+
+use crate::roles::{Permission, RoleName};
+
+/// A cause kept for the log.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Which unique field a write collided on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,7 +22,8 @@ pub enum UniqueField {
 }
 
 /// What a store (database) can report. Drivers' errors are translated into
-/// these by `rolegate-persistence`; nothing driver-specific leaves it.
+/// these by the adapters; nothing driver-specific leaves them except as a
+/// source for the log.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("unique constraint violated on {0:?}")]
@@ -33,12 +42,19 @@ pub enum StoreError {
     /// A precondition of the write no longer holds (a concurrent change).
     #[error("changed concurrently")]
     Stale,
-    /// The database cannot be reached (connection refused, pool timed out…).
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
+    /// The store cannot be reached (connection refused, pool timed out…).
+    #[error("store unavailable")]
+    Unavailable(#[source] BoxError),
     /// Anything else; the detail is for the log, never for a response.
-    #[error("database error: {0}")]
-    Internal(String),
+    #[error("store failed")]
+    Internal(#[source] BoxError),
+}
+
+impl StoreError {
+    /// An internal error described by a message (no underlying error value).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::Internal(message.into().into())
+    }
 }
 
 /// Invalid input, by field name. Serialises as `{"field": "message"}`.
@@ -46,6 +62,7 @@ pub enum StoreError {
 pub struct FieldErrors(pub BTreeMap<String, String>);
 
 impl FieldErrors {
+    /// Records the first error of `field`.
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
         self.0
             .entry(field.to_owned())
@@ -64,6 +81,12 @@ impl FieldErrors {
             }
         }
     }
+    /// One field's error.
+    pub fn single(field: &str, message: impl Into<String>) -> Self {
+        let mut errors = Self::default();
+        errors.add(field, message);
+        errors
+    }
 }
 
 /// `field message; field message`, in field order.
@@ -74,62 +97,117 @@ impl std::fmt::Display for FieldErrors {
     }
 }
 
-/// What the authentication use cases report.
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    #[error("invalid input")]
-    Validation(FieldErrors),
-    #[error("Failed! Username is already in use!")]
-    UsernameTaken,
-    #[error("Failed! Email is already in use!")]
-    EmailTaken,
-    #[error("Failed! Role does not exist = {0}")]
-    UnknownRole(String),
-    #[error(
-        "Failed! Signing up with the role(s) {0} is not allowed; new accounts get the role user. An administrator can grant other roles."
-    )]
-    RoleNotAllowed(String),
-    #[error("Invalid username or password.")]
-    InvalidCredentials,
-    #[error("Refresh token was expired. Please make a new signin request")]
-    RefreshInvalid,
-    #[error("This account is disabled.")]
-    AccountDisabled,
-    #[error("service temporarily unavailable: {0}")]
-    Unavailable(String),
-    /// Too many attempts: retry after this many seconds.
-    #[error("Too many attempts. Please retry in {0} seconds.")]
-    RateLimited(u64),
-    /// Too many password checks at once; retry shortly.
-    #[error("Too many sign-in attempts are being processed. Please retry shortly.")]
-    Overloaded,
-    #[error("internal error: {0}")]
-    Internal(String),
+/// An actor would reach beyond what they hold: what they tried, and the
+/// first permission involved that they lack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Escalation {
+    /// Acting on a user who holds `missing`.
+    ActOnUser {
+        username: String,
+        missing: Permission,
+    },
+    /// Giving a role that grants `missing`.
+    GrantRole { role: RoleName, missing: Permission },
+    /// Putting `missing` into a role.
+    GrantPermission { missing: Permission },
+    /// Changing a role that grants `missing`.
+    ChangeRole { role: RoleName, missing: Permission },
+    /// Deleting a role that grants `missing`.
+    DeleteRole { role: RoleName, missing: Permission },
 }
 
-impl From<StoreError> for AuthError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Conflict(UniqueField::Username) => AuthError::UsernameTaken,
-            StoreError::Conflict(UniqueField::Email) => AuthError::EmailTaken,
-            StoreError::UnknownRole(r) => AuthError::UnknownRole(r),
-            StoreError::Unavailable(d) => AuthError::Unavailable(d),
-            StoreError::Internal(d) => AuthError::Internal(d),
-            // Not produced by the stores the authentication use cases call.
-            other @ (StoreError::Conflict(UniqueField::Role | UniqueField::Permission)
-            | StoreError::UnknownPermission(_)
-            | StoreError::NotFound
-            | StoreError::Stale
-            | StoreError::LastAdmin) => AuthError::Internal(other.to_string()),
-        }
+/// A rule of the built-in roles that a change would break.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuiltInRule {
+    /// Built-in roles cannot be deleted.
+    CannotDelete(RoleName),
+    /// `admin` always keeps the permissions needed to administer.
+    AdminKeeps(&'static str),
+    /// `user` (every new account's role) never grants an administrative permission.
+    UserRoleCannotGrant(Permission),
+}
+
+/// What the use cases report: one enum for the domain.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid input: {0}")]
+    Validation(FieldErrors),
+    #[error("the username is taken")]
+    UsernameTaken,
+    #[error("the e-mail address is taken")]
+    EmailTaken,
+    /// A role name that names no role (as given, shortened).
+    #[error("unknown role {0}")]
+    UnknownRole(String),
+    /// A permission name that names no permission (as given, shortened).
+    #[error("unknown permission {0}")]
+    UnknownPermission(String),
+    /// Sign-up asked for roles the policy does not give.
+    #[error("roles not allowed at sign-up: {0:?}")]
+    RoleNotAllowed(Vec<RoleName>),
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("invalid refresh token")]
+    RefreshInvalid,
+    /// The account (the caller's or the one signing in) is disabled.
+    #[error("the account is disabled")]
+    AccountDisabled,
+    /// The caller's account no longer exists.
+    #[error("the acting account no longer exists")]
+    ActorGone,
+    #[error("user not found")]
+    UserNotFound,
+    #[error("role not found: {0}")]
+    RoleNotFound(String),
+    #[error("role exists: {0}")]
+    RoleExists(String),
+    #[error("permission exists: {0}")]
+    PermissionExists(String),
+    #[error("the last active admin would be removed")]
+    LastAdmin,
+    #[error("a built-in role rule: {0:?}")]
+    BuiltInRole(BuiltInRule),
+    #[error("escalation: {0:?}")]
+    Escalation(Escalation),
+    /// What a change relied on was changed by someone else meanwhile.
+    #[error("changed concurrently")]
+    ConcurrentChange,
+    /// The caller's current permissions (not their token's) lack this one.
+    #[error("missing permission {0}")]
+    NotAllowed(&'static str),
+    /// Too many attempts: retry after this many seconds.
+    #[error("rate limited for {0} s")]
+    RateLimited(u64),
+    /// Too many password hashes at once; retry shortly.
+    #[error("password hashing at capacity")]
+    Overloaded,
+    #[error("a backing service is unavailable")]
+    Unavailable(#[source] BoxError),
+    #[error("internal error")]
+    Internal(#[source] BoxError),
+}
+
+impl Error {
+    /// One invalid field.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation(FieldErrors::single(field, message))
     }
 }
 
-impl From<crate::ports::HashError> for AuthError {
-    fn from(e: crate::ports::HashError) -> Self {
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
         match e {
-            crate::ports::HashError::Overloaded => AuthError::Overloaded,
-            crate::ports::HashError::Failed(d) => AuthError::Internal(d),
+            StoreError::Conflict(UniqueField::Username) => Self::UsernameTaken,
+            StoreError::Conflict(UniqueField::Email) => Self::EmailTaken,
+            StoreError::Conflict(UniqueField::Role) => Self::RoleExists(String::new()),
+            StoreError::Conflict(UniqueField::Permission) => Self::PermissionExists(String::new()),
+            StoreError::UnknownRole(r) => Self::UnknownRole(r),
+            StoreError::UnknownPermission(p) => Self::UnknownPermission(p),
+            StoreError::NotFound => Self::UserNotFound,
+            StoreError::LastAdmin => Self::LastAdmin,
+            StoreError::Stale => Self::ConcurrentChange,
+            StoreError::Unavailable(source) => Self::Unavailable(source),
+            StoreError::Internal(source) => Self::Internal(source),
         }
     }
 }

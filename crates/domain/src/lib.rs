@@ -1,29 +1,63 @@
 //! rolegate's domain: users, roles and permissions, the validated types that
-//! describe them, and the use cases (sign up, sign in) written against ports.
+//! describe them, and the use cases written against ports.
 //!
 //! This crate knows no web framework, no ORM, no JWT library and no hashing
 //! library: `rolegate-persistence` and `rolegate-auth` implement its ports,
-//! `rolegate-api` drives its use cases.
+//! `rolegate-api` drives its use cases. Its errors carry facts; the HTTP
+//! layer chooses the words.
+//!
+//! | module | concept |
+//! |---|---|
+//! | [`access`] | permissions as types, the proof a guard hands to a use case |
+//! | [`users`] | users, passwords, the user store |
+//! | [`roles`] | role and permission names, descriptions |
+//! | [`authentication`] | sign-up, sign-in |
+//! | [`sessions`] | refresh tokens: rotation, reuse, sign-out |
+//! | [`throttle`] | rate limits around sign-in, sign-up and refresh |
+//! | [`admin`] | administration and its rules |
+//! | [`testing`] | in-memory ports, for fast rule tests (feature `testing`) |
 
 pub mod access;
 pub mod admin;
+pub mod audit;
+pub mod authentication;
+pub mod clock;
 pub mod error;
-pub mod ports;
+pub mod health;
+pub mod page;
+pub mod roles;
+pub mod sessions;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod throttle;
-pub mod types;
-pub mod usecases;
+pub mod tokens;
+pub mod users;
 
-pub use admin::{
-    Actor, AdminDeps, AdminError, AdminService, AdminStore, AuditEvent, Bootstrap, Change,
-    CreateUser, NewAuditEvent, NewRole, Operator, Page, PageRequest, PermissionInfo, Precondition,
-    RoleInfo, UserProfile, UserSummary, perms,
+pub use access::{Actor, Granted, Operator, PermissionName};
+pub use admin::{AdminDeps, AdminService, AdminStore, Bootstrap, Change, CreateUser, Precondition};
+pub use audit::{AuditEvent, NewAuditEvent};
+pub use authentication::{AuthDeps, AuthPolicy, AuthService, IssuedRefresh, SignUp, SignedIn};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{BoxError, BuiltInRule, Error, Escalation, FieldErrors, StoreError, UniqueField};
+pub use health::HealthCheck;
+pub use page::{Page, PageRequest};
+pub use roles::{Description, NewRole, Permission, PermissionInfo, RoleInfo, RoleName};
+pub use sessions::{NewRefreshToken, RefreshRecord, RefreshSecrets, Refreshed, SessionStore};
+pub use throttle::{AttemptStore, Attempts, Limit, Limits, MemoryAttempts, Throttle};
+pub use tokens::{AccessSubject, IssuedToken, TokenError, TokenIssuer};
+pub use users::register::Registration;
+pub use users::{
+    Email, HashError, LoginRecord, NewUser, Password, PasswordHash, PasswordHasher, User, UserId,
+    UserProfile, UserStore, Username,
 };
-pub use error::{AuthError, FieldErrors, StoreError, UniqueField};
-pub use ports::{
-    AccessSubject, AttemptStore, Attempts, Clock, HashError, HealthCheck, IssuedToken, LoginRecord,
-    ManualClock, NewRefreshToken, NewUser, PasswordHasher, RefreshRecord, RefreshSecrets,
-    SessionStore, SystemClock, TokenError, TokenIssuer, UserCredentials, UserStore,
-};
-pub use throttle::{Limit, Limits, MemoryAttempts, Throttle};
-pub use types::{Email, Password, PasswordHash, Permission, RoleName, UserId, Username};
-pub use usecases::{AuthDeps, AuthPolicy, AuthService, IssuedRefresh, Refreshed, SignUp, SignedIn};
+
+/// `items` without repeats, in first-seen order.
+pub(crate) fn dedup<T: PartialEq + Clone>(items: &[T]) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(items.len());
+    for item in items {
+        if !out.contains(item) {
+            out.push(item.clone());
+        }
+    }
+    out
+}

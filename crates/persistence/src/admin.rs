@@ -12,11 +12,10 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use rolegate_domain::access::permissions::BUILT_IN;
 use rolegate_domain::{
-    AdminStore, AuditEvent, Change, NewAuditEvent, NewUser, Page, PageRequest, Permission,
-    PermissionInfo, Precondition, RoleInfo, RoleName, StoreError, UniqueField, UserId, UserProfile,
-    UserStore, UserSummary, perms,
+    AdminStore, AuditEvent, Change, Description, NewAuditEvent, Page, PageRequest, Permission,
+    PermissionInfo, Precondition, RoleInfo, RoleName, StoreError, UniqueField, User, UserId,
 };
 use sea_orm::sea_query::{Expr, LikeExpr};
 use sea_orm::{
@@ -315,8 +314,8 @@ impl Database {
     }
 }
 
-fn summary(user: users::Model, roles: Vec<RoleName>) -> UserSummary {
-    UserSummary {
+pub(crate) fn summary(user: users::Model, roles: Vec<RoleName>) -> User {
+    User {
         id: UserId(user.id),
         username: user.username,
         email: user.email,
@@ -332,7 +331,7 @@ impl AdminStore for Database {
         &self,
         query: Option<&str>,
         page: PageRequest,
-    ) -> Result<Page<UserSummary>, StoreError> {
+    ) -> Result<Page<User>, StoreError> {
         let mut select = users::Entity::find();
         if let Some(q) = query {
             select = select.filter(
@@ -366,21 +365,6 @@ impl AdminStore for Database {
         })
     }
 
-    async fn user_profile(&self, id: UserId) -> Result<Option<UserProfile>, StoreError> {
-        let Some(user) = users::Entity::find_by_id(id.0)
-            .one(&self.conn)
-            .await
-            .map_err(map_db_err)?
-        else {
-            return Ok(None);
-        };
-        let (roles, permissions) = self.grants_of(UserId(user.id)).await?;
-        Ok(Some(UserProfile {
-            user: summary(user, roles),
-            permissions,
-        }))
-    }
-
     async fn set_user_roles(
         &self,
         id: UserId,
@@ -388,6 +372,7 @@ impl AdminStore for Database {
         change: Change,
     ) -> Result<(), StoreError> {
         let names: Vec<String> = roles.iter().map(|r| r.as_str().to_owned()).collect();
+        let at = change.audit.at;
         self.admin_write(change, move |txn| {
             Box::pin(async move {
                 find_user(txn, id).await?;
@@ -415,7 +400,7 @@ impl AdminStore for Database {
                         .map_err(map_db_err)?;
                 }
                 users::Entity::update_many()
-                    .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
+                    .col_expr(users::Column::UpdatedAt, Expr::value(at))
                     .filter(users::Column::Id.eq(id.0))
                     .exec(txn)
                     .await
@@ -432,12 +417,13 @@ impl AdminStore for Database {
         disabled: bool,
         change: Change,
     ) -> Result<(), StoreError> {
+        let at = change.audit.at;
         self.admin_write(change, move |txn| {
             Box::pin(async move {
                 find_user(txn, id).await?;
                 users::Entity::update_many()
                     .col_expr(users::Column::Disabled, Expr::value(disabled))
-                    .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
+                    .col_expr(users::Column::UpdatedAt, Expr::value(at))
                     .filter(users::Column::Id.eq(id.0))
                     .exec(txn)
                     .await
@@ -446,10 +432,7 @@ impl AdminStore for Database {
                     // A refresh racing this sees `disabled` when it re-reads the
                     // user and revokes its own family.
                     refresh_tokens::Entity::update_many()
-                        .col_expr(
-                            refresh_tokens::Column::RevokedAt,
-                            Expr::value(Some(Utc::now())),
-                        )
+                        .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(Some(at)))
                         .filter(refresh_tokens::Column::UserId.eq(id.0))
                         .filter(refresh_tokens::Column::RevokedAt.is_null())
                         .exec(txn)
@@ -508,7 +491,7 @@ impl AdminStore for Database {
                 Some(RoleInfo {
                     name: parse_role(&r.name)?,
                     permissions: by_role.remove(&r.id).unwrap_or_default(),
-                    description: r.description,
+                    description: Description::from_stored(r.description),
                     built_in: r.built_in,
                 })
             })
@@ -517,14 +500,15 @@ impl AdminStore for Database {
 
     async fn create_role(&self, role: &RoleInfo, change: Change) -> Result<(), StoreError> {
         let role = role.clone();
+        let at = change.audit.at;
         self.admin_write(change, move |txn| {
             Box::pin(async move {
                 let ids = permission_ids(txn, &role.permissions).await?;
                 let created = roles::ActiveModel {
                     name: Set(role.name.as_str().to_owned()),
-                    description: Set(role.description.clone()),
+                    description: Set(role.description.as_str().to_owned()),
                     built_in: Set(false),
-                    created_at: Set(Utc::now()),
+                    created_at: Set(at),
                     ..Default::default()
                 }
                 .insert(txn)
@@ -541,12 +525,12 @@ impl AdminStore for Database {
         &self,
         name: &RoleName,
         permissions: &[Permission],
-        description: Option<&str>,
+        description: Option<&Description>,
         change: Change,
     ) -> Result<(), StoreError> {
         let name = name.clone();
         let permissions = permissions.to_vec();
-        let description = description.map(str::to_owned);
+        let description = description.map(|d| d.as_str().to_owned());
         self.admin_write(change, move |txn| {
             Box::pin(async move {
                 let role = find_role(txn, &name).await?;
@@ -597,9 +581,9 @@ impl AdminStore for Database {
             .into_iter()
             .filter_map(|p| {
                 Some(PermissionInfo {
-                    built_in: perms::BUILT_IN.contains(&p.name.as_str()),
+                    built_in: BUILT_IN.contains(&p.name.as_str()),
                     name: parse_permission(&p.name)?,
-                    description: p.description,
+                    description: Description::from_stored(p.description),
                 })
             })
             .collect())
@@ -617,7 +601,7 @@ impl AdminStore for Database {
             Box::pin(async move {
                 let created = permissions::ActiveModel {
                     name: Set(permission.name.as_str().to_owned()),
-                    description: Set(permission.description.clone()),
+                    description: Set(permission.description.as_str().to_owned()),
                     ..Default::default()
                 }
                 .insert(txn)
@@ -635,14 +619,6 @@ impl AdminStore for Database {
             })
         })
         .await
-    }
-
-    async fn create_user_with_audit(
-        &self,
-        user: NewUser,
-        audit: NewAuditEvent,
-    ) -> Result<UserId, StoreError> {
-        self.create_user_audited(user, Some(audit)).await
     }
 
     async fn list_audit(&self, page: PageRequest) -> Result<Page<AuditEvent>, StoreError> {

@@ -9,9 +9,9 @@ use sea_orm::{DbErr, RuntimeErr};
 /// Unique violations are recognised by the callers that can name the field.
 pub fn map_db_err(err: DbErr) -> StoreError {
     if is_unavailable(&err) {
-        StoreError::Unavailable(err.to_string())
+        StoreError::Unavailable(Box::new(err))
     } else {
-        StoreError::Internal(err.to_string())
+        StoreError::Internal(Box::new(err))
     }
 }
 

@@ -100,7 +100,7 @@ impl Database {
     /// and every connection gets WAL mode, a busy timeout and foreign keys.
     pub async fn connect(config: &DbConfig) -> Result<Self, StoreError> {
         let backend = Backend::from_url(&config.url).ok_or_else(|| {
-            StoreError::Internal(format!(
+            StoreError::internal(format!(
                 "unsupported database URL {:?}: use sqlite://, mysql:// or postgres://",
                 redact_url(&config.url)
             ))
@@ -214,7 +214,7 @@ fn ensure_sqlite_dir(url: &str) -> Result<(), StoreError> {
         && !dir.as_os_str().is_empty()
     {
         std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Internal(format!(
+            StoreError::internal(format!(
                 "cannot create the SQLite folder {}: {e}",
                 dir.display()
             ))

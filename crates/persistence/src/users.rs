@@ -1,10 +1,9 @@
 //! `UserStore` and `HealthCheck` over SeaORM.
 
 use async_trait::async_trait;
-use chrono::Utc;
 use rolegate_domain::{
     Email, HealthCheck, LoginRecord, NewAuditEvent, NewUser, PasswordHash, Permission, RoleName,
-    StoreError, UniqueField, UserCredentials, UserId, UserStore, Username,
+    StoreError, UniqueField, UserId, UserProfile, UserStore, Username,
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, QueryFilter,
@@ -92,19 +91,6 @@ impl Database {
             .filter_map(|p| Permission::parse(p).ok())
             .collect())
     }
-
-    async fn credentials_of(&self, user: users::Model) -> Result<UserCredentials, StoreError> {
-        let (roles, permissions) = self.grants_of(UserId(user.id)).await?;
-        Ok(UserCredentials {
-            id: UserId(user.id),
-            username: user.username,
-            email: user.email,
-            password_hash: PasswordHash::new(user.password_hash),
-            roles,
-            permissions,
-            disabled: user.disabled,
-        })
-    }
 }
 
 impl Database {
@@ -130,7 +116,7 @@ impl Database {
             return Err(StoreError::UnknownRole((*missing).to_owned()));
         }
 
-        let now = Utc::now();
+        let now = user.created_at;
         let row = users::ActiveModel {
             username: Set(user.username.as_str().to_owned()),
             username_key: Set(username_key.clone()),
@@ -201,8 +187,12 @@ impl Database {
 
 #[async_trait]
 impl UserStore for Database {
-    async fn create_user(&self, user: NewUser) -> Result<UserId, StoreError> {
-        self.create_user_audited(user, None).await
+    async fn create_user(
+        &self,
+        user: NewUser,
+        audit: Option<NewAuditEvent>,
+    ) -> Result<UserId, StoreError> {
+        self.create_user_audited(user, audit).await
     }
 
     async fn find_conflict(
@@ -233,7 +223,7 @@ impl UserStore for Database {
         Ok((roles, Self::permissions_of_user(&self.conn, id.0).await?))
     }
 
-    async fn find_by_id(&self, id: UserId) -> Result<Option<UserCredentials>, StoreError> {
+    async fn profile(&self, id: UserId) -> Result<Option<UserProfile>, StoreError> {
         let Some(user) = users::Entity::find_by_id(id.0)
             .one(&self.conn)
             .await
@@ -241,7 +231,11 @@ impl UserStore for Database {
         else {
             return Ok(None);
         };
-        self.credentials_of(user).await.map(Some)
+        let (roles, permissions) = self.grants_of(UserId(user.id)).await?;
+        Ok(Some(UserProfile {
+            user: crate::admin::summary(user, roles),
+            permissions,
+        }))
     }
 
     async fn missing_roles(&self, names: &[RoleName]) -> Result<Vec<RoleName>, StoreError> {

@@ -157,10 +157,10 @@ async fn migrate(db: &rolegate_persistence::Database, action: MigrateAction) -> 
     Ok(())
 }
 
-/// An admin error as the command line prints it (field errors read
-/// `password is too weak: …`).
-fn field_errors(e: rolegate_domain::AdminError) -> anyhow::Error {
-    anyhow::anyhow!("{e}")
+/// A domain error as the command line prints it: the API's message
+/// (field errors read `Invalid input: password is too weak: …`).
+fn field_errors(e: rolegate_domain::Error) -> anyhow::Error {
+    anyhow::anyhow!("{}", rolegate_api::error::describe(e))
 }
 
 fn read_password(file: Option<&std::path::Path>) -> anyhow::Result<rolegate_domain::Password> {
@@ -188,7 +188,8 @@ async fn user(
     db: &rolegate_persistence::Database,
     action: UserAction,
 ) -> anyhow::Result<()> {
-    use rolegate_domain::{Actor, CreateUser, Email, Operator, PageRequest, RoleName, Username};
+    use rolegate_domain::access::permissions::UsersRead;
+    use rolegate_domain::{CreateUser, Email, Granted, Operator, PageRequest, RoleName, Username};
     use std::sync::Arc;
     let hasher = rolegate_auth::Argon2Hasher::new(settings.auth.hashing)?;
     let admin =
@@ -251,7 +252,7 @@ async fn user(
             loop {
                 let found = admin
                     .list_users(
-                        Actor::Cli,
+                        Granted::<UsersRead>::operator(Operator::Cli),
                         q.as_deref(),
                         PageRequest::parse(Some(page), Some(PageRequest::MAX_PER_PAGE))
                             .map_err(|e| anyhow::anyhow!("{e:?}"))?,

@@ -75,7 +75,7 @@ async fn bootstrap_admin(settings: &Settings, admin: &AdminService) -> anyhow::R
     if admin
         .has_active_admin()
         .await
-        .map_err(|e| anyhow::anyhow!("bootstrap admin: {e}"))?
+        .map_err(|e| anyhow::anyhow!("bootstrap admin: {}", rolegate_api::error::describe(e)))?
     {
         tracing::debug!("bootstrap: an active admin exists; nothing to do");
         return Ok(());
@@ -94,7 +94,7 @@ async fn bootstrap_admin(settings: &Settings, admin: &AdminService) -> anyhow::R
     match admin
         .bootstrap_admin(username.clone(), email, password)
         .await
-        .map_err(|e| anyhow::anyhow!("bootstrap admin: {e}"))?
+        .map_err(|e| anyhow::anyhow!("bootstrap admin: {}", rolegate_api::error::describe(e)))?
     {
         Bootstrap::Created(id) => {
             tracing::info!(user_id = %id, username = %username, "bootstrap: first admin created");

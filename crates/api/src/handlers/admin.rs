@@ -7,8 +7,8 @@
 
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use rolegate_domain::{
-    Actor, AuditEvent, FieldErrors, NewRole, PageRequest, Permission, PermissionInfo, RoleInfo,
-    RoleName, UserId, UserProfile, UserSummary,
+    AuditEvent, Description, Error, FieldErrors, NewRole, PageRequest, Permission, PermissionInfo,
+    PermissionName, RoleInfo, RoleName, User, UserId, UserProfile,
 };
 
 use crate::AppState;
@@ -18,25 +18,17 @@ use crate::dto::{
     UpdateUserRequest, UserListParams, UserPage,
 };
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{AuthUser, RequirePermission};
+use crate::extract::RequirePermission;
 use crate::permissions::{AuditRead, RolesRead, RolesWrite, UsersRead, UsersWrite};
 
-/// Longest description stored.
-const MAX_DESCRIPTION: usize = 255;
 /// Longest name echoed back in an error message.
 const MAX_ECHO: usize = 64;
-
-fn actor(user: &AuthUser) -> Result<Actor, ApiError> {
-    user.user_id()
-        .map(|id| Actor::User(UserId(id)))
-        .ok_or(ApiError::InvalidToken)
-}
 
 fn page(page: Option<u32>, per_page: Option<u32>) -> Result<PageRequest, ApiError> {
     PageRequest::parse(page, per_page).map_err(ApiError::Validation)
 }
 
-fn admin_user(u: UserSummary, permissions: Option<Vec<Permission>>) -> AdminUser {
+fn admin_user(u: User, permissions: Option<Vec<Permission>>) -> AdminUser {
     AdminUser {
         id: u.id.0,
         username: u.username,
@@ -55,7 +47,7 @@ fn profile(p: UserProfile) -> AdminUser {
 fn role(r: RoleInfo) -> RoleResponse {
     RoleResponse {
         name: r.name.to_string(),
-        description: r.description,
+        description: r.description.to_string(),
         built_in: r.built_in,
         permissions: r.permissions.iter().map(ToString::to_string).collect(),
     }
@@ -64,7 +56,7 @@ fn role(r: RoleInfo) -> RoleResponse {
 fn permission_response(p: PermissionInfo) -> PermissionResponse {
     PermissionResponse {
         name: p.name.to_string(),
-        description: p.description,
+        description: p.description.to_string(),
         built_in: p.built_in,
     }
 }
@@ -90,56 +82,39 @@ fn echo(raw: &str) -> String {
 /// Role names from a request body; an invalid name cannot exist: 400 `unknown_role`.
 fn role_names(raw: &[String]) -> Result<Vec<RoleName>, ApiError> {
     raw.iter()
-        .map(|r| {
-            RoleName::parse(r).map_err(|_| rolegate_domain::AdminError::UnknownRole(echo(r)).into())
-        })
+        .map(|r| RoleName::parse(r).map_err(|_| Error::UnknownRole(echo(r)).into()))
         .collect()
 }
 
 /// Permission names from a request body; an invalid name cannot exist: 400 `unknown_permission`.
 fn permission_names(raw: &[String]) -> Result<Vec<Permission>, ApiError> {
     raw.iter()
-        .map(|p| {
-            Permission::parse(p)
-                .map_err(|_| rolegate_domain::AdminError::UnknownPermission(echo(p)).into())
-        })
+        .map(|p| Permission::parse(p).map_err(|_| Error::UnknownPermission(echo(p)).into()))
         .collect()
 }
 
-fn description(raw: Option<String>, errors: &mut FieldErrors) -> Option<String> {
-    let d = raw?.trim().to_owned();
-    if d.chars().count() > MAX_DESCRIPTION {
-        errors.add(
-            "description",
-            format!("must be at most {MAX_DESCRIPTION} characters long"),
-        );
-        return None;
-    }
-    if d.chars().any(char::is_control) {
-        errors.add("description", "must not contain control characters");
-        return None;
-    }
-    Some(d)
+fn description(raw: Option<String>, errors: &mut FieldErrors) -> Option<Description> {
+    errors.check("description", Description::parse(&raw?))
 }
 
 /// A role name from the path: one that cannot be valid cannot be found.
 fn path_role(raw: &str) -> Result<RoleName, ApiError> {
-    RoleName::parse(raw).map_err(|_| rolegate_domain::AdminError::RoleNotFound(echo(raw)).into())
+    RoleName::parse(raw).map_err(|_| Error::RoleNotFound(echo(raw)).into())
 }
 
-/// List users (requires `users:read`).
+/// List users.
 ///
 /// Paginated by id; `q` finds users whose username or e-mail contains it.
 #[utoipa::path(
     tag = "admin",
     params(UserListParams),
     security(("bearer" = []), ("x-access-token" = [])),
-    extensions(("x-required-permission" = json!("users:read"))),
+    extensions(("x-required-permission" = json!(UsersRead::NAME))),
     responses(
         (status = 200, description = "A page of users", body = UserPage),
         (status = 400, description = "page, per_page or q out of bounds (validation_failed), or a query string that does not parse (invalid_query)", body = ErrorBody),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
-        (status = 403, description = "Requires permission users:read", body = ErrorBody),
+        (status = 403, description = "Lacks the required permission", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
@@ -153,7 +128,7 @@ pub async fn list_users(
     let paging = page(q.page, q.per_page)?;
     let found = state
         .admin
-        .list_users(actor(&who.user)?, q.q.as_deref(), paging)
+        .list_users(who.granted, q.q.as_deref(), paging)
         .await?;
     Ok(HttpResponse::Ok().json(UserPage {
         items: found
@@ -167,17 +142,17 @@ pub async fn list_users(
     }))
 }
 
-/// One user, with the permissions their roles grant (requires `users:read`).
+/// One user, with the permissions their roles grant.
 #[utoipa::path(
     tag = "admin",
     params(("id" = i64, Path, description = "The user's id")),
     security(("bearer" = []), ("x-access-token" = [])),
-    extensions(("x-required-permission" = json!("users:read"))),
+    extensions(("x-required-permission" = json!(UsersRead::NAME))),
     responses(
         (status = 200, description = "The user", body = AdminUser),
         (status = 400, description = "The id is not an integer", body = ErrorBody),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
-        (status = 403, description = "Requires permission users:read", body = ErrorBody),
+        (status = 403, description = "Lacks the required permission", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
@@ -190,12 +165,12 @@ pub async fn get_user(
 ) -> Result<HttpResponse, ApiError> {
     let user = state
         .admin
-        .get_user(actor(&who.user)?, UserId(id.into_inner()))
+        .get_user(who.granted, UserId(id.into_inner()))
         .await?;
     Ok(HttpResponse::Ok().json(profile(user)))
 }
 
-/// Replace a user's roles (requires `users:write`).
+/// Replace a user's roles.
 ///
 /// The caller must hold every permission the user holds now, and every
 /// permission of each role being added (403 `escalation`). Removing `admin` from the
@@ -207,13 +182,13 @@ pub async fn get_user(
     params(("id" = i64, Path, description = "The user's id")),
     request_body = SetRolesRequest,
     security(("bearer" = []), ("x-access-token" = [])),
-    extensions(("x-required-permission" = json!("users:write"))),
+    extensions(("x-required-permission" = json!(UsersWrite::NAME))),
     responses(
         (status = 200, description = "The user after the change", body = AdminUser),
         (status = 400, description = "Unknown role, malformed body, or a non-integer id (invalid_path)", body = ErrorBody,
             example = json!({"error": "unknown_role", "message": "Failed! Role does not exist = editor"})),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
-        (status = 403, description = "Requires permission users:write, or would grant what the caller does not hold", body = ErrorBody),
+        (status = 403, description = "Lacks the required permission, or would grant what the caller does not hold", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 409, description = "Would leave no active admin (last_admin), or the user or a role changed meanwhile (concurrent_change)", body = ErrorBody,
             example = json!({"error": "last_admin", "message": "The last active admin cannot be removed, disabled or deleted: make another user admin first."})),
@@ -231,12 +206,12 @@ pub async fn set_user_roles(
     let roles = role_names(&body.roles)?;
     let user = state
         .admin
-        .set_user_roles(actor(&who.user)?, UserId(id.into_inner()), &roles)
+        .set_user_roles(who.granted, UserId(id.into_inner()), &roles)
         .await?;
     Ok(HttpResponse::Ok().json(profile(user)))
 }
 
-/// Disable or enable a user (requires `users:write`).
+/// Disable or enable a user.
 ///
 /// The caller must hold every permission the user holds (403 `escalation`).
 /// A disabled user cannot sign in or refresh, and their sessions end.
@@ -246,12 +221,12 @@ pub async fn set_user_roles(
     params(("id" = i64, Path, description = "The user's id")),
     request_body = UpdateUserRequest,
     security(("bearer" = []), ("x-access-token" = [])),
-    extensions(("x-required-permission" = json!("users:write"))),
+    extensions(("x-required-permission" = json!(UsersWrite::NAME))),
     responses(
         (status = 200, description = "The user after the change", body = AdminUser),
         (status = 400, description = "Malformed body, or a non-integer id (invalid_path)", body = ErrorBody),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
-        (status = 403, description = "Requires permission users:write, and every permission the user holds", body = ErrorBody),
+        (status = 403, description = "Lacks the required permission, and every permission the user holds", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 409, description = "Would leave no active admin (last_admin), or the user changed meanwhile (concurrent_change)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
@@ -267,12 +242,12 @@ pub async fn update_user(
 ) -> Result<HttpResponse, ApiError> {
     let user = state
         .admin
-        .set_user_disabled(actor(&who.user)?, UserId(id.into_inner()), body.disabled)
+        .set_user_disabled(who.granted, UserId(id.into_inner()), body.disabled)
         .await?;
     Ok(HttpResponse::Ok().json(profile(user)))
 }
 
-/// Delete a user with their roles and sessions (requires `users:write`).
+/// Delete a user with their roles and sessions.
 ///
 /// The caller must hold every permission the user holds (403 `escalation`).
 /// Deleting the last active admin is refused (409 `last_admin`).
@@ -280,12 +255,12 @@ pub async fn update_user(
     tag = "admin",
     params(("id" = i64, Path, description = "The user's id")),
     security(("bearer" = []), ("x-access-token" = [])),
-    extensions(("x-required-permission" = json!("users:write"))),
+    extensions(("x-required-permission" = json!(UsersWrite::NAME))),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "The id is not an integer", body = ErrorBody),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
-        (status = 403, description = "Requires permission users:write, and every permission the user holds", body = ErrorBody),
+        (status = 403, description = "Lacks the required permission, and every permission the user holds", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody),
         (status = 409, description = "Would leave no active admin (last_admin), or the user changed meanwhile (concurrent_change)", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
@@ -299,20 +274,20 @@ pub async fn delete_user(
 ) -> Result<HttpResponse, ApiError> {
     state
         .admin
-        .delete_user(actor(&who.user)?, UserId(id.into_inner()))
+        .delete_user(who.granted, UserId(id.into_inner()))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// List roles with their permissions (requires `roles:read`).
+/// List roles with their permissions.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = []), ("x-access-token" = [])),
-    extensions(("x-required-permission" = json!("roles:read"))),
+    extensions(("x-required-permission" = json!(RolesRead::NAME))),
     responses(
         (status = 200, description = "Every role, built-in ones first", body = Vec<RoleResponse>),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
-        (status = 403, description = "Requires permission roles:read", body = ErrorBody),
+        (status = 403, description = "Lacks the required permission", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
@@ -321,23 +296,23 @@ pub async fn list_roles(
     state: web::Data<AppState>,
     who: RequirePermission<RolesRead>,
 ) -> Result<HttpResponse, ApiError> {
-    let roles = state.admin.list_roles(actor(&who.user)?).await?;
+    let roles = state.admin.list_roles(who.granted).await?;
     Ok(HttpResponse::Ok().json(roles.into_iter().map(role).collect::<Vec<_>>()))
 }
 
-/// Create a role (requires `roles:write`).
+/// Create a role.
 ///
 /// Only permissions the caller holds can be given (403 `escalation`).
 #[utoipa::path(
     tag = "admin",
     request_body = CreateRoleRequest,
     security(("bearer" = []), ("x-access-token" = [])),
-    extensions(("x-required-permission" = json!("roles:write"))),
+    extensions(("x-required-permission" = json!(RolesWrite::NAME))),
     responses(
         (status = 201, description = "The new role", body = RoleResponse),
         (status = 400, description = "Invalid name, unknown permission or malformed body", body = ErrorBody),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
-        (status = 403, description = "Requires permission roles:write, or would grant what the caller does not hold", body = ErrorBody),
+        (status = 403, description = "Lacks the required permission, or would grant what the caller does not hold", body = ErrorBody),
         (status = 409, description = "The role exists (role_exists), or the caller's permissions changed meanwhile (concurrent_change)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
@@ -360,7 +335,7 @@ pub async fn create_role(
     let created = state
         .admin
         .create_role(
-            actor(&who.user)?,
+            who.granted,
             NewRole {
                 name,
                 description: description.unwrap_or_default(),
@@ -371,7 +346,7 @@ pub async fn create_role(
     Ok(HttpResponse::Created().json(role(created)))
 }
 
-/// Replace a role's permissions (requires `roles:write`).
+/// Replace a role's permissions.
 ///
 /// The caller must hold every permission the role grants before and after
 /// the change (403 `escalation`). `admin` always keeps the permissions
@@ -382,12 +357,12 @@ pub async fn create_role(
     params(("name" = String, Path, description = "The role's name")),
     request_body = UpdateRoleRequest,
     security(("bearer" = []), ("x-access-token" = [])),
-    extensions(("x-required-permission" = json!("roles:write"))),
+    extensions(("x-required-permission" = json!(RolesWrite::NAME))),
     responses(
         (status = 200, description = "The role after the change", body = RoleResponse),
         (status = 400, description = "Unknown permission or malformed body", body = ErrorBody),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
-        (status = 403, description = "Requires permission roles:write, or would grant what the caller does not hold", body = ErrorBody),
+        (status = 403, description = "Lacks the required permission, or would grant what the caller does not hold", body = ErrorBody),
         (status = 404, description = "No such role", body = ErrorBody),
         (status = 409, description = "Would take from admin what it needs to administer, or give user an administrative permission (built_in_role); or the role changed meanwhile (concurrent_change)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
@@ -411,17 +386,12 @@ pub async fn update_role(
     let permissions = permission_names(&body.permissions)?;
     let updated = state
         .admin
-        .update_role(
-            actor(&who.user)?,
-            &name,
-            &permissions,
-            description.as_deref(),
-        )
+        .update_role(who.granted, &name, &permissions, description.as_ref())
         .await?;
     Ok(HttpResponse::Ok().json(role(updated)))
 }
 
-/// Delete a custom role (requires `roles:write`); its users lose it.
+/// Delete a custom role; its users lose it.
 ///
 /// The caller must hold every permission the role grants (403 `escalation`).
 /// Built-in roles cannot be deleted (409 `built_in_role`).
@@ -429,11 +399,11 @@ pub async fn update_role(
     tag = "admin",
     params(("name" = String, Path, description = "The role's name")),
     security(("bearer" = []), ("x-access-token" = [])),
-    extensions(("x-required-permission" = json!("roles:write"))),
+    extensions(("x-required-permission" = json!(RolesWrite::NAME))),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
-        (status = 403, description = "Requires permission roles:write, and every permission the role grants", body = ErrorBody),
+        (status = 403, description = "Lacks the required permission, and every permission the role grants", body = ErrorBody),
         (status = 404, description = "No such role", body = ErrorBody),
         (status = 409, description = "A built-in role (built_in_role), or the role changed meanwhile (concurrent_change)", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
@@ -446,19 +416,19 @@ pub async fn delete_role(
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let name = path_role(&name)?;
-    state.admin.delete_role(actor(&who.user)?, &name).await?;
+    state.admin.delete_role(who.granted, &name).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The permission catalogue (requires `roles:read`).
+/// The permission catalogue.
 #[utoipa::path(
     tag = "admin",
     security(("bearer" = []), ("x-access-token" = [])),
-    extensions(("x-required-permission" = json!("roles:read"))),
+    extensions(("x-required-permission" = json!(RolesRead::NAME))),
     responses(
         (status = 200, description = "Every permission, by name", body = Vec<PermissionResponse>),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
-        (status = 403, description = "Requires permission roles:read", body = ErrorBody),
+        (status = 403, description = "Lacks the required permission", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
@@ -467,22 +437,22 @@ pub async fn list_permissions(
     state: web::Data<AppState>,
     who: RequirePermission<RolesRead>,
 ) -> Result<HttpResponse, ApiError> {
-    let all = state.admin.list_permissions(actor(&who.user)?).await?;
+    let all = state.admin.list_permissions(who.granted).await?;
     Ok(HttpResponse::Ok().json(all.into_iter().map(permission_response).collect::<Vec<_>>()))
 }
 
-/// Add a permission to the catalogue (requires `roles:write`), e.g. for
+/// Add a permission to the catalogue, e.g. for
 /// the routes of another service that verifies rolegate's tokens.
 #[utoipa::path(
     tag = "admin",
     request_body = CreatePermissionRequest,
     security(("bearer" = []), ("x-access-token" = [])),
-    extensions(("x-required-permission" = json!("roles:write"))),
+    extensions(("x-required-permission" = json!(RolesWrite::NAME))),
     responses(
         (status = 201, description = "The new permission", body = PermissionResponse),
         (status = 400, description = "Invalid name or malformed body", body = ErrorBody),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
-        (status = 403, description = "Requires permission roles:write", body = ErrorBody),
+        (status = 403, description = "Lacks the required permission", body = ErrorBody),
         (status = 409, description = "The permission exists (permission_exists), or the caller's permissions changed meanwhile (concurrent_change)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
@@ -503,22 +473,22 @@ pub async fn create_permission(
     };
     let created = state
         .admin
-        .create_permission(actor(&who.user)?, name, description.unwrap_or_default())
+        .create_permission(who.granted, name, description.unwrap_or_default())
         .await?;
     Ok(HttpResponse::Created().json(permission_response(created)))
 }
 
-/// The audit log, newest first (requires `audit:read`).
+/// The audit log, newest first.
 #[utoipa::path(
     tag = "admin",
     params(PageParams),
     security(("bearer" = []), ("x-access-token" = [])),
-    extensions(("x-required-permission" = json!("audit:read"))),
+    extensions(("x-required-permission" = json!(AuditRead::NAME))),
     responses(
         (status = 200, description = "A page of audit events", body = AuditPage),
         (status = 400, description = "page or per_page out of bounds (validation_failed), or a query string that does not parse (invalid_query)", body = ErrorBody),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
-        (status = 403, description = "Requires permission audit:read", body = ErrorBody),
+        (status = 403, description = "Lacks the required permission", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
@@ -529,7 +499,7 @@ pub async fn audit(
     query: web::Query<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
     let paging = page(query.page, query.per_page)?;
-    let found = state.admin.audit(actor(&who.user)?, paging).await?;
+    let found = state.admin.audit(who.granted, paging).await?;
     Ok(HttpResponse::Ok().json(AuditPage {
         items: found.items.into_iter().map(audit_event).collect(),
         page: found.page,

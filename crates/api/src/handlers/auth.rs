@@ -2,22 +2,20 @@
 //! domain types, call the use case, shape the response.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use rolegate_domain::{
-    AuthError, Email, FieldErrors, Password, RoleName, SignUp, UserId, Username,
-};
+use rolegate_domain::{Email, Error, FieldErrors, Password, RoleName, SignUp, UserId, Username};
 
 use crate::AppState;
 use crate::dto::{
     MeResponse, MessageResponse, RefreshRequest, RefreshResponse, SigninRequest, SigninResponse,
     SignupRequest,
 };
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, authority};
 use crate::extract::{AuthUser, client_ip};
 
 /// Longest role name echoed back in an error message.
 const MAX_ECHO: usize = 64;
 
-fn parse_signup(body: SignupRequest) -> Result<SignUp, ApiError> {
+fn parse_signup(body: SignupRequest) -> Result<SignUp, Error> {
     let mut errors = FieldErrors::default();
     let username = errors.check("username", Username::parse(&body.username));
     let email = errors.check("email", Email::parse(&body.email));
@@ -31,7 +29,7 @@ fn parse_signup(body: SignupRequest) -> Result<SignUp, ApiError> {
                     Ok(r) => roles.push(r),
                     Err(_) => {
                         let shown: String = name.chars().take(MAX_ECHO).collect();
-                        return Err(AuthError::UnknownRole(shown).into());
+                        return Err(Error::UnknownRole(shown));
                     }
                 }
             }
@@ -45,7 +43,7 @@ fn parse_signup(body: SignupRequest) -> Result<SignUp, ApiError> {
             password,
             roles,
         }),
-        _ => Err(ApiError::Validation(errors)),
+        _ => Err(Error::Validation(errors)),
     }
 }
 
@@ -75,11 +73,10 @@ pub async fn signup(
     body: web::Json<SignupRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let client = client_ip(&req, &state.http.trusted_proxies);
-    if let Some(wait) = state.throttle.signup(&client).await? {
-        return Err(ApiError::TooManyRequests(wait));
-    }
-    let request = parse_signup(body.into_inner())?;
-    state.auth.sign_up(request).await?;
+    state
+        .throttle
+        .sign_up(&state.auth, &client, parse_signup(body.into_inner()))
+        .await?;
     Ok(HttpResponse::Created().json(MessageResponse {
         message: "User registered successfully!".into(),
     }))
@@ -128,7 +125,7 @@ pub async fn signin(
         id: signed_in.id.0,
         username: signed_in.username,
         email: signed_in.email,
-        roles: signed_in.roles.iter().map(RoleName::authority).collect(),
+        roles: signed_in.roles.iter().map(authority).collect(),
         access_token: signed_in.access.token,
         token_type: "Bearer".into(),
         expires_in: signed_in.access.expires_in,
@@ -165,10 +162,10 @@ pub async fn refresh_token(
     body: web::Json<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let client = client_ip(&req, &state.http.trusted_proxies);
-    if let Some(wait) = state.throttle.refresh(&client).await? {
-        return Err(ApiError::TooManyRequests(wait));
-    }
-    let refreshed = state.auth.refresh(&body.refresh_token).await?;
+    let refreshed = state
+        .throttle
+        .refresh(&state.auth, &body.refresh_token, &client)
+        .await?;
     Ok(HttpResponse::Ok().json(RefreshResponse {
         access_token: refreshed.access.token,
         refresh_token: refreshed.refresh.token,
@@ -248,7 +245,7 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespon
         id: profile.user.id.0,
         username: profile.user.username,
         email: profile.user.email,
-        roles: profile.user.roles.iter().map(RoleName::authority).collect(),
+        roles: profile.user.roles.iter().map(authority).collect(),
         permissions: profile
             .permissions
             .iter()

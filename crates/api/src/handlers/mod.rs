@@ -1,5 +1,5 @@
 pub mod admin;
 pub mod auth;
+pub mod content;
 pub mod health;
 pub mod keys;
-pub mod test;

@@ -20,6 +20,7 @@ fn new_user(name: &str, roles: Vec<RoleName>) -> NewUser {
             "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaA".into(),
         ),
         roles,
+        created_at: chrono::Utc::now(),
     }
 }
 
@@ -30,7 +31,7 @@ async fn a_failed_signup_leaves_nothing_half_written() {
     // transaction must take the user row back with it.
     db.execute_raw("DROP TABLE user_roles").await.unwrap();
     let err = db
-        .create_user(new_user("halfway", vec![RoleName::user()]))
+        .create_user(new_user("halfway", vec![RoleName::user()]), None)
         .await;
     assert!(err.is_err(), "writing the role links must fail");
     let conflict = db
@@ -47,21 +48,21 @@ async fn a_failed_signup_leaves_nothing_half_written() {
 async fn unknown_roles_and_duplicates_are_domain_errors() {
     let (_guard, db) = open().await;
     let err = db
-        .create_user(new_user(
-            "rolecheck",
-            vec![RoleName::parse("ghost").unwrap()],
-        ))
+        .create_user(
+            new_user("rolecheck", vec![RoleName::parse("ghost").unwrap()]),
+            None,
+        )
         .await
         .unwrap_err();
     assert!(
         matches!(err, StoreError::UnknownRole(ref r) if r == "ghost"),
         "{err:?}"
     );
-    db.create_user(new_user("dupe", vec![RoleName::user()]))
+    db.create_user(new_user("dupe", vec![RoleName::user()]), None)
         .await
         .unwrap();
     let err = db
-        .create_user(new_user("DUPE", vec![RoleName::user()]))
+        .create_user(new_user("DUPE", vec![RoleName::user()]), None)
         .await
         .unwrap_err();
     assert!(
@@ -73,7 +74,7 @@ async fn unknown_roles_and_duplicates_are_domain_errors() {
     );
     let mut other = new_user("dupe2", vec![RoleName::user()]);
     other.email = Email::parse("dupe@example.com").unwrap();
-    let err = db.create_user(other).await.unwrap_err();
+    let err = db.create_user(other, None).await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -96,10 +97,13 @@ async fn built_in_roles_and_permissions_are_seeded() {
         .await
         .unwrap();
     assert_eq!(missing, vec![RoleName::parse("editor").unwrap()]);
-    db.create_user(new_user(
-        "ordered",
-        vec![RoleName::admin(), RoleName::user(), RoleName::moderator()],
-    ))
+    db.create_user(
+        new_user(
+            "ordered",
+            vec![RoleName::admin(), RoleName::user(), RoleName::moderator()],
+        ),
+        None,
+    )
     .await
     .unwrap();
     let login = db
@@ -107,9 +111,9 @@ async fn built_in_roles_and_permissions_are_seeded() {
         .await
         .unwrap()
         .unwrap();
-    let creds = db.find_by_id(login.id).await.unwrap().unwrap();
+    let profile = db.profile(login.id).await.unwrap().unwrap();
     assert_eq!(
-        creds.roles,
+        profile.user.roles,
         vec![RoleName::user(), RoleName::moderator(), RoleName::admin()]
     );
 }
@@ -120,7 +124,7 @@ async fn expired_refresh_tokens_are_purged() {
     use rolegate_domain::{NewRefreshToken, SessionStore, UserId};
     let (_guard, db) = open().await;
     let id = db
-        .create_user(new_user("purgee", vec![RoleName::user()]))
+        .create_user(new_user("purgee", vec![RoleName::user()]), None)
         .await
         .unwrap();
     let now = Utc::now();
@@ -174,11 +178,11 @@ mod admin_store {
     async fn a_change_whose_preconditions_no_longer_hold_writes_nothing() {
         let (_guard, db) = open().await;
         let ann = db
-            .create_user(new_user("ann", vec![RoleName::user()]))
+            .create_user(new_user("ann", vec![RoleName::user()]), None)
             .await
             .unwrap();
         let bob = db
-            .create_user(new_user("bob", vec![RoleName::user()]))
+            .create_user(new_user("bob", vec![RoleName::user()]), None)
             .await
             .unwrap();
         let stale = [
@@ -215,7 +219,7 @@ mod admin_store {
                 .unwrap_err();
             assert!(matches!(err, StoreError::Stale), "{pre:?}: {err:?}");
         }
-        let bob_now = db.user_profile(bob).await.unwrap().unwrap();
+        let bob_now = db.profile(bob).await.unwrap().unwrap();
         assert_eq!(
             bob_now.user.roles,
             vec![RoleName::user()],
@@ -245,7 +249,7 @@ mod admin_store {
         db.set_user_roles(bob, &[RoleName::admin()], change(fresh))
             .await
             .unwrap();
-        let bob_now = db.user_profile(bob).await.unwrap().unwrap();
+        let bob_now = db.profile(bob).await.unwrap().unwrap();
         assert_eq!(bob_now.user.roles, vec![RoleName::admin()]);
         assert_eq!(
             db.list_audit(PageRequest::parse(None, None).unwrap())
@@ -261,7 +265,7 @@ mod admin_store {
         use rolegate_domain::{NewRefreshToken, SessionStore};
         let (_guard, db) = open().await;
         let id = db
-            .create_user(new_user("cyd", vec![RoleName::user()]))
+            .create_user(new_user("cyd", vec![RoleName::user()]), None)
             .await
             .unwrap();
         let now = chrono::Utc::now();

@@ -1,16 +1,45 @@
 //! Rate limits: failed sign-ins per account and per client address, with
 //! exponential, bounded back-off; plain counts for sign-up and refresh.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+mod memory;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::error::{AuthError, StoreError};
-use crate::ports::{AttemptStore, Attempts, Clock};
-use crate::types::{Password, Username};
-use crate::usecases::{AuthService, SignedIn};
+pub use memory::MemoryAttempts;
+
+use crate::authentication::{AuthService, SignUp, SignedIn};
+use crate::clock::Clock;
+use crate::error::{Error, StoreError};
+use crate::sessions::Refreshed;
+use crate::users::{Password, UserId, Username};
+
+/// Failed or counted attempts under one key (an account, a client address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempts {
+    pub count: u32,
+    pub last: DateTime<Utc>,
+}
+
+/// Counters for rate limits. In-process by default; a shared store (the
+/// database) makes several instances enforce one limit.
+#[async_trait]
+pub trait AttemptStore: Send + Sync {
+    /// Adds one to `key`, starting over when its last hit is older than
+    /// `window_secs`; returns the new state.
+    async fn record(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window_secs: i64,
+    ) -> Result<Attempts, StoreError>;
+
+    async fn get(&self, key: &str) -> Result<Option<Attempts>, StoreError>;
+
+    async fn clear(&self, key: &str) -> Result<(), StoreError>;
+}
 
 /// A limit: `max` attempts per `window_secs`; past it, blocked for
 /// `backoff_base_secs` × 2^(attempts − max), at most `backoff_max_secs`.
@@ -83,7 +112,7 @@ impl Throttle {
     }
 
     /// Signs in under the limits: a blocked account or client is refused
-    /// (`AuthError::RateLimited`) before the password is checked, a failure
+    /// (`Error::RateLimited`) before the password is checked, a failure
     /// counts against both, a success starts the account over.
     pub async fn sign_in(
         &self,
@@ -91,19 +120,19 @@ impl Throttle {
         username: &str,
         password: &Password,
         client: &str,
-    ) -> Result<SignedIn, AuthError> {
+    ) -> Result<SignedIn, Error> {
         let account = Self::account_key(username);
         if let Some(wait) = self.signin_blocked(&account, client).await? {
-            return Err(AuthError::RateLimited(wait));
+            return Err(Error::RateLimited(wait));
         }
         match auth.sign_in(username, password).await {
             Ok(signed_in) => {
                 self.signin_succeeded(&account).await?;
                 Ok(signed_in)
             }
-            Err(AuthError::InvalidCredentials) => {
+            Err(Error::InvalidCredentials) => {
                 self.signin_failed(&account, client).await?;
-                Err(AuthError::InvalidCredentials)
+                Err(Error::InvalidCredentials)
             }
             Err(e) => Err(e),
         }
@@ -167,85 +196,41 @@ impl Throttle {
         ))
     }
 
-    /// Counts a sign-up from `client`; `Some(seconds)` when over the limit.
-    pub async fn signup(&self, client: &str) -> Result<Option<u64>, StoreError> {
-        self.count(
-            format!("signup:ip:{client}"),
-            &self.limits.signup_per_client,
-        )
-        .await
-    }
-
-    /// Counts a refresh from `client`; `Some(seconds)` when over the limit.
-    pub async fn refresh(&self, client: &str) -> Result<Option<u64>, StoreError> {
-        self.count(
-            format!("refresh:ip:{client}"),
-            &self.limits.refresh_per_client,
-        )
-        .await
-    }
-}
-
-/// The in-process store: one instance's counters, bounded in size.
-#[derive(Debug, Default)]
-pub struct MemoryAttempts {
-    entries: Mutex<HashMap<String, Attempts>>,
-}
-
-/// Keys kept at most; beyond, the oldest half is dropped.
-const MAX_KEYS: usize = 100_000;
-
-#[async_trait]
-impl AttemptStore for MemoryAttempts {
-    async fn record(
+    /// Signs up under the per-address limit: every attempt from `client`
+    /// counts, valid or not, and a blocked client is refused before the
+    /// request is looked at.
+    pub async fn sign_up(
         &self,
-        key: &str,
-        now: DateTime<Utc>,
-        window_secs: i64,
-    ) -> Result<Attempts, StoreError> {
-        let mut entries = self
-            .entries
-            .lock()
-            .map_err(|_| StoreError::Internal("attempt counters poisoned".into()))?;
-        if entries.len() >= MAX_KEYS && !entries.contains_key(key) {
-            let mut lasts: Vec<DateTime<Utc>> = entries.values().map(|a| a.last).collect();
-            lasts.sort();
-            let cutoff = lasts[lasts.len() / 2];
-            entries.retain(|_, a| a.last > cutoff);
+        auth: &AuthService,
+        client: &str,
+        request: Result<SignUp, Error>,
+    ) -> Result<UserId, Error> {
+        let key = format!("signup:ip:{client}");
+        if let Some(wait) = self.count(key, &self.limits.signup_per_client).await? {
+            return Err(Error::RateLimited(wait));
         }
-        let window = chrono::Duration::seconds(window_secs);
-        let entry = entries.entry(key.to_owned()).or_insert(Attempts {
-            count: 0,
-            last: now,
-        });
-        if now - entry.last > window {
-            entry.count = 0;
-        }
-        entry.count = entry.count.saturating_add(1);
-        entry.last = now;
-        Ok(*entry)
+        auth.sign_up(request?).await
     }
 
-    async fn get(&self, key: &str) -> Result<Option<Attempts>, StoreError> {
-        let entries = self
-            .entries
-            .lock()
-            .map_err(|_| StoreError::Internal("attempt counters poisoned".into()))?;
-        Ok(entries.get(key).copied())
-    }
-
-    async fn clear(&self, key: &str) -> Result<(), StoreError> {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.remove(key);
+    /// Refreshes under the per-address limit.
+    pub async fn refresh(
+        &self,
+        auth: &AuthService,
+        presented: &str,
+        client: &str,
+    ) -> Result<Refreshed, Error> {
+        let key = format!("refresh:ip:{client}");
+        if let Some(wait) = self.count(key, &self.limits.refresh_per_client).await? {
+            return Err(Error::RateLimited(wait));
         }
-        Ok(())
+        auth.refresh(presented).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::ManualClock;
+    use crate::clock::ManualClock;
 
     fn limits() -> Limits {
         let l = Limit {
@@ -302,11 +287,138 @@ mod tests {
         let clock = Arc::new(ManualClock::new(Utc::now()));
         let t = Throttle::new(Arc::new(MemoryAttempts::default()), clock.clone(), limits());
         for _ in 0..3 {
-            assert_eq!(t.signup("1.2.3.4").await.unwrap(), None);
+            assert_eq!(
+                t.count("signup:ip:1.2.3.4".into(), &t.limits.signup_per_client)
+                    .await
+                    .unwrap(),
+                None
+            );
         }
-        assert!(t.signup("1.2.3.4").await.unwrap().is_some());
-        assert_eq!(t.signup("5.6.7.8").await.unwrap(), None, "per client");
+        assert!(
+            t.count("signup:ip:1.2.3.4".into(), &t.limits.signup_per_client)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            t.count("signup:ip:5.6.7.8".into(), &t.limits.signup_per_client)
+                .await
+                .unwrap(),
+            None,
+            "per client"
+        );
         clock.advance(chrono::Duration::seconds(901));
-        assert_eq!(t.signup("1.2.3.4").await.unwrap(), None, "the window ends");
+        assert_eq!(
+            t.count("signup:ip:1.2.3.4".into(), &t.limits.signup_per_client)
+                .await
+                .unwrap(),
+            None,
+            "the window ends"
+        );
+    }
+
+    fn service(
+        clock: Arc<ManualClock>,
+    ) -> (
+        crate::testing::InMemory,
+        Arc<crate::testing::PlainHasher>,
+        AuthService,
+        Throttle,
+    ) {
+        let store = crate::testing::InMemory::seeded();
+        let hasher = Arc::new(crate::testing::PlainHasher::default());
+        let auth = store.auth_service(
+            crate::authentication::AuthPolicy::default(),
+            hasher.clone(),
+            clock.clone(),
+        );
+        let throttle = Throttle::new(Arc::new(MemoryAttempts::default()), clock, limits());
+        (store, hasher, auth, throttle)
+    }
+
+    #[tokio::test]
+    async fn a_blocked_account_is_refused_before_its_password_is_checked() {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let (store, hasher, auth, t) = service(clock.clone());
+        store.add_user("bob", &["user"]);
+        let wrong = Password::parse_presented("wrong").unwrap();
+        let right = Password::parse_presented("password").unwrap();
+        for _ in 0..3 {
+            assert!(matches!(
+                t.sign_in(&auth, "bob", &wrong, "1.2.3.4").await,
+                Err(Error::InvalidCredentials)
+            ));
+        }
+        assert_eq!(hasher.verifications(), 3);
+        assert!(matches!(
+            t.sign_in(&auth, "BOB", &right, "1.2.3.4").await,
+            Err(Error::RateLimited(10))
+        ));
+        assert_eq!(
+            hasher.verifications(),
+            3,
+            "no password checked while blocked"
+        );
+        clock.advance(chrono::Duration::seconds(11));
+        let signed_in = t.sign_in(&auth, "bob", &right, "1.2.3.4").await.unwrap();
+        assert_eq!(signed_in.username, "bob");
+        // a success starts the account over
+        assert!(matches!(
+            t.sign_in(&auth, "bob", &wrong, "1.2.3.4").await,
+            Err(Error::InvalidCredentials)
+        ));
+        assert!(t.sign_in(&auth, "bob", &right, "1.2.3.4").await.is_ok());
+        // unknown and unparsable names are limited too
+        for _ in 0..3 {
+            assert!(t.sign_in(&auth, "x y", &wrong, "5.6.7.8").await.is_err());
+        }
+        assert!(matches!(
+            t.sign_in(&auth, "X Y", &wrong, "5.6.7.8").await,
+            Err(Error::RateLimited(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn every_sign_up_attempt_counts_valid_or_not() {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let (_, hasher, auth, t) = service(clock.clone());
+        let request = |name: &str| -> Result<SignUp, Error> {
+            Ok(SignUp {
+                username: Username::parse(name).unwrap(),
+                email: crate::users::Email::parse(&format!("{name}@example.com")).unwrap(),
+                password: Password::parse("a fine password").unwrap(),
+                roles: None,
+            })
+        };
+        assert!(t.sign_up(&auth, "1.2.3.4", request("ann")).await.is_ok());
+        assert!(matches!(
+            t.sign_up(&auth, "1.2.3.4", Err(Error::invalid("email", "bad")))
+                .await,
+            Err(Error::Validation(_))
+        ));
+        assert!(matches!(
+            t.sign_up(&auth, "1.2.3.4", request("ann")).await,
+            Err(Error::UsernameTaken)
+        ));
+        assert!(matches!(
+            t.sign_up(&auth, "1.2.3.4", request("cid")).await,
+            Err(Error::RateLimited(_))
+        ));
+        assert_eq!(hasher.hashes(), 1, "a refused sign-up hashes nothing");
+        assert!(
+            t.sign_up(&auth, "9.9.9.9", request("cid")).await.is_ok(),
+            "per address"
+        );
+        // refreshes: limited per address before the token is looked at
+        for _ in 0..3 {
+            assert!(matches!(
+                t.refresh(&auth, "nope", "1.2.3.4").await,
+                Err(Error::RefreshInvalid)
+            ));
+        }
+        assert!(matches!(
+            t.refresh(&auth, "nope", "1.2.3.4").await,
+            Err(Error::RateLimited(_))
+        ));
     }
 }

@@ -1,0 +1,172 @@
+//! Administering users: reading them, their roles, their status.
+
+use serde_json::json;
+
+use super::checked::Checked;
+use super::{AdminService, Precondition, names, target_state};
+use crate::access::Granted;
+use crate::access::permissions::{UsersRead, UsersWrite};
+use crate::dedup;
+use crate::error::{Error, Escalation};
+use crate::page::{Page, PageRequest};
+use crate::roles::{RoleInfo, RoleName};
+use crate::users::{User, UserId, UserProfile};
+
+/// Longest search text accepted.
+pub const MAX_QUERY_LEN: usize = 64;
+
+/// Nobody acts on an account that holds a permission they do not hold.
+fn require_outranks(actor: &mut Checked, target: &UserProfile) -> Result<(), Error> {
+    let username = target.user.username.clone();
+    actor.require_all(&target.permissions, |missing| Escalation::ActOnUser {
+        username,
+        missing,
+    })
+}
+
+impl AdminService {
+    /// The signed-in user's own profile: `ActorGone` when the account no
+    /// longer exists, `AccountDisabled` when it is disabled.
+    pub async fn me(&self, id: UserId) -> Result<UserProfile, Error> {
+        match self.deps.users.profile(id).await? {
+            None => Err(Error::ActorGone),
+            Some(p) if p.user.disabled => Err(Error::AccountDisabled),
+            Some(p) => Ok(p),
+        }
+    }
+
+    /// Users by id, optionally those whose username or e-mail contains `query`.
+    pub async fn list_users(
+        &self,
+        granted: Granted<UsersRead>,
+        query: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Page<User>, Error> {
+        self.check(granted).await?;
+        let query = query.map(str::trim).filter(|q| !q.is_empty());
+        if query.is_some_and(|q| q.chars().count() > MAX_QUERY_LEN) {
+            return Err(Error::invalid(
+                "q",
+                format!("must be at most {MAX_QUERY_LEN} characters long"),
+            ));
+        }
+        let lowered = query.map(str::to_lowercase);
+        Ok(self.deps.admin.list_users(lowered.as_deref(), page).await?)
+    }
+
+    pub async fn get_user(
+        &self,
+        granted: Granted<UsersRead>,
+        id: UserId,
+    ) -> Result<UserProfile, Error> {
+        self.check(granted).await?;
+        self.user(id).await
+    }
+
+    /// Replaces a user's roles. The actor must hold every permission the
+    /// user holds now, and every permission of each role being added.
+    pub async fn set_user_roles(
+        &self,
+        granted: Granted<UsersWrite>,
+        id: UserId,
+        roles: &[RoleName],
+    ) -> Result<UserProfile, Error> {
+        let actor = self.check(granted).await?;
+        let (target, catalogue) = self.target(id).await?;
+        self.apply_roles(actor, target, &catalogue, roles).await
+    }
+
+    /// Sets `roles` on `target` as read with `catalogue` (one read feeds
+    /// both the decision and its preconditions).
+    pub(super) async fn apply_roles(
+        &self,
+        mut actor: Checked,
+        target: UserProfile,
+        catalogue: &[RoleInfo],
+        roles: &[RoleName],
+    ) -> Result<UserProfile, Error> {
+        let id = target.user.id;
+        let roles = dedup(roles);
+        if let Some(unknown) = roles
+            .iter()
+            .find(|r| !catalogue.iter().any(|c| &c.name == *r))
+        {
+            return Err(Error::UnknownRole(unknown.to_string()));
+        }
+        require_outranks(&mut actor, &target)?;
+        let mut pre = target_state(&target, catalogue);
+        for info in catalogue
+            .iter()
+            .filter(|c| roles.contains(&c.name) && !target.user.roles.contains(&c.name))
+        {
+            let role = info.name.clone();
+            actor.require_all(&info.permissions, |missing| Escalation::GrantRole {
+                role,
+                missing,
+            })?;
+            pre.push(Precondition::RolePermissions {
+                role: info.name.clone(),
+                permissions: info.permissions.clone(),
+            });
+        }
+        let before = names(&target.user.roles);
+        let after = names(&roles);
+        let change = actor.change(
+            self.now(),
+            "user.roles.set",
+            format!("user:{id}"),
+            json!({"username": target.user.username, "before": before, "after": after}),
+            pre,
+        );
+        self.deps.admin.set_user_roles(id, &roles, change).await?;
+        tracing::info!(actor = %actor.name, user_id = %id, ?before, ?after, "audit: user roles set");
+        self.user(id).await
+    }
+
+    /// Disables or enables a user. Disabling also ends their sessions.
+    pub async fn set_user_disabled(
+        &self,
+        granted: Granted<UsersWrite>,
+        id: UserId,
+        disabled: bool,
+    ) -> Result<UserProfile, Error> {
+        let mut actor = self.check(granted).await?;
+        let (target, catalogue) = self.target(id).await?;
+        require_outranks(&mut actor, &target)?;
+        let action = if disabled {
+            "user.disable"
+        } else {
+            "user.enable"
+        };
+        let change = actor.change(
+            self.now(),
+            action,
+            format!("user:{id}"),
+            json!({"username": target.user.username, "disabled": disabled}),
+            target_state(&target, &catalogue),
+        );
+        self.deps
+            .admin
+            .set_user_disabled(id, disabled, change)
+            .await?;
+        tracing::info!(actor = %actor.name, user_id = %id, disabled, "audit: user status set");
+        self.user(id).await
+    }
+
+    /// Deletes a user with their roles and sessions.
+    pub async fn delete_user(&self, granted: Granted<UsersWrite>, id: UserId) -> Result<(), Error> {
+        let mut actor = self.check(granted).await?;
+        let (target, catalogue) = self.target(id).await?;
+        require_outranks(&mut actor, &target)?;
+        let change = actor.change(
+            self.now(),
+            "user.delete",
+            format!("user:{id}"),
+            json!({"username": target.user.username, "roles": names(&target.user.roles)}),
+            target_state(&target, &catalogue),
+        );
+        self.deps.admin.delete_user(id, change).await?;
+        tracing::info!(actor = %actor.name, user_id = %id, "audit: user deleted");
+        Ok(())
+    }
+}

@@ -1,0 +1,200 @@
+//! Authentication: sign-up and sign-in. Sessions (refresh, sign-out) are
+//! in [`crate::sessions`]; the rate limits around these use cases in
+//! [`crate::throttle`].
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::clock::Clock;
+use crate::dedup;
+use crate::error::Error;
+use crate::roles::RoleName;
+use crate::sessions::{NewRefreshToken, RefreshSecrets, SessionStore};
+use crate::tokens::{AccessSubject, IssuedToken, TokenIssuer};
+use crate::users::register::{Registration, register};
+use crate::users::{Email, Password, PasswordHasher, UserId, UserStore, Username};
+
+#[cfg(test)]
+mod tests;
+
+/// What the use cases allow and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthPolicy {
+    /// When on, sign-up grants any requested role (the tutorial's behaviour).
+    /// When off (the default), only `user`; asking for more is refused.
+    pub open_role_signup: bool,
+    /// Refresh-token lifetime in seconds (each rotation starts a new one).
+    pub refresh_ttl_secs: i64,
+    /// How long after a rotation the previous token may be presented once
+    /// more (two tabs refreshing at once) and get the same successor.
+    pub refresh_grace_secs: i64,
+}
+
+impl Default for AuthPolicy {
+    fn default() -> Self {
+        Self {
+            open_role_signup: false,
+            refresh_ttl_secs: 7 * 24 * 3600,
+            refresh_grace_secs: 5,
+        }
+    }
+}
+
+impl AuthPolicy {
+    /// The roles a new account gets: `user` when none were asked for,
+    /// otherwise the requested roles, de-duplicated, if the policy allows them.
+    pub fn roles_for(&self, requested: Option<Vec<RoleName>>) -> Result<Vec<RoleName>, Error> {
+        let requested = requested.unwrap_or_default();
+        if requested.is_empty() {
+            return Ok(vec![RoleName::user()]);
+        }
+        let roles = dedup(&requested);
+        if !self.open_role_signup {
+            let refused: Vec<RoleName> = roles
+                .iter()
+                .filter(|r| r.as_str() != RoleName::USER)
+                .cloned()
+                .collect();
+            if !refused.is_empty() {
+                return Err(Error::RoleNotAllowed(refused));
+            }
+        }
+        Ok(roles)
+    }
+}
+
+/// A sign-up request whose fields are already valid.
+#[derive(Debug, Clone)]
+pub struct SignUp {
+    pub username: Username,
+    pub email: Email,
+    pub password: Password,
+    pub roles: Option<Vec<RoleName>>,
+}
+
+/// A refresh token as handed to the client.
+#[derive(Debug, Clone)]
+pub struct IssuedRefresh {
+    pub token: String,
+    /// Lifetime in seconds.
+    pub expires_in: u64,
+}
+
+/// The result of a successful sign-in.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub id: UserId,
+    pub username: String,
+    pub email: String,
+    pub roles: Vec<RoleName>,
+    pub access: IssuedToken,
+    pub refresh: IssuedRefresh,
+}
+
+/// What the authentication use cases depend on.
+#[derive(Clone)]
+pub struct AuthDeps {
+    pub users: Arc<dyn UserStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub tokens: Arc<dyn TokenIssuer>,
+    pub refresh: Arc<dyn RefreshSecrets>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Sign-up, sign-in, refresh and sign-out.
+#[derive(Clone)]
+pub struct AuthService {
+    pub(crate) deps: AuthDeps,
+    pub(crate) policy: AuthPolicy,
+}
+
+impl AuthService {
+    pub fn new(deps: AuthDeps, policy: AuthPolicy) -> Self {
+        Self { deps, policy }
+    }
+
+    /// Registers a user with the roles the policy allows. Not rate-limited
+    /// by itself: callers go through `Throttle::sign_up`.
+    pub async fn sign_up(&self, req: SignUp) -> Result<UserId, Error> {
+        let roles = self.policy.roles_for(req.roles)?;
+        let id = register(
+            self.deps.users.as_ref(),
+            self.deps.hasher.as_ref(),
+            self.deps.clock.as_ref(),
+            Registration {
+                username: req.username,
+                email: req.email,
+                password: req.password,
+                roles,
+            },
+            None,
+        )
+        .await?;
+        tracing::info!(user_id = %id, "user signed up");
+        Ok(id)
+    }
+
+    /// Checks a username and password and opens a session: an access token
+    /// and the first refresh token of a new family.
+    ///
+    /// An unknown (or unparsable) username costs one dummy hash verification
+    /// and gives the same error as a wrong password: no user enumeration.
+    /// Not rate-limited by itself: callers go through `Throttle::sign_in`.
+    pub async fn sign_in(&self, username: &str, password: &Password) -> Result<SignedIn, Error> {
+        let login = match Username::parse(username) {
+            Ok(name) => self.deps.users.find_login(&name).await?,
+            Err(_) => None,
+        };
+        let verified = self
+            .deps
+            .hasher
+            .verify(password, login.as_ref().map(|u| &u.password_hash))
+            .await?;
+        let login = match login {
+            Some(l) if verified => l,
+            _ => return Err(Error::InvalidCredentials),
+        };
+        if login.disabled {
+            return Err(Error::AccountDisabled);
+        }
+        // Roles and permissions only now: a failed attempt never reads them.
+        let (roles, permissions) = self.deps.users.grants_of(login.id).await?;
+        let access = self.deps.tokens.issue_access(&AccessSubject {
+            user_id: login.id,
+            username: login.username.clone(),
+            roles: roles.clone(),
+            permissions,
+        })?;
+        let now = self.deps.clock.now();
+        let token = self.deps.refresh.generate();
+        let expires_at = now + chrono::Duration::seconds(self.policy.refresh_ttl_secs);
+        self.deps
+            .sessions
+            .insert_refresh(NewRefreshToken {
+                family: self.deps.refresh.new_family_id(),
+                user_id: login.id,
+                token_hash: self.deps.refresh.hash(&token),
+                generation: 0,
+                created_at: now,
+                expires_at,
+            })
+            .await?;
+        Ok(SignedIn {
+            id: login.id,
+            username: login.username,
+            email: login.email,
+            roles,
+            access,
+            refresh: IssuedRefresh {
+                token,
+                expires_in: seconds_until(now, expires_at),
+            },
+        })
+    }
+}
+
+pub(crate) fn seconds_until(now: DateTime<Utc>, then: DateTime<Utc>) -> u64 {
+    u64::try_from((then - now).num_seconds()).unwrap_or(0)
+}

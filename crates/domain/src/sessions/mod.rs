@@ -1,0 +1,99 @@
+//! Sessions: refresh-token families, stored as hashes, and the secrets that
+//! make and seal them. The use cases (refresh, sign-out) are in [`refresh`].
+
+mod refresh;
+
+pub use refresh::Refreshed;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::StoreError;
+use crate::users::UserId;
+
+/// A refresh token to be stored (only its hash).
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    /// The session (token family) it belongs to.
+    pub family: String,
+    pub user_id: UserId,
+    pub token_hash: String,
+    /// 0 for the token issued at sign-in, +1 per rotation.
+    pub generation: i32,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A stored refresh token.
+#[derive(Debug, Clone)]
+pub struct RefreshRecord {
+    pub id: i64,
+    pub family: String,
+    pub user_id: UserId,
+    pub token_hash: String,
+    pub generation: i32,
+    pub expires_at: DateTime<Utc>,
+    /// When it was exchanged for its successor.
+    pub rotated_at: Option<DateTime<Utc>>,
+    /// The successor, sealed with a key only the holder of this token can derive.
+    pub successor_sealed: Option<String>,
+    /// Whether the grace window's one extra use has been spent.
+    pub grace_used: bool,
+    pub revoked: bool,
+}
+
+/// Storage of refresh tokens (hashes only), grouped in families (sessions).
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_refresh(&self, token: NewRefreshToken) -> Result<(), StoreError>;
+
+    async fn find_refresh(&self, token_hash: &str) -> Result<Option<RefreshRecord>, StoreError>;
+
+    /// Atomically marks token `id` rotated (only if it was not already) and
+    /// stores its successor. `Ok(false)`: someone else rotated it first.
+    async fn rotate_refresh(
+        &self,
+        id: i64,
+        rotated_at: DateTime<Utc>,
+        successor_sealed: String,
+        successor: NewRefreshToken,
+    ) -> Result<bool, StoreError>;
+
+    /// The token of `family` at `generation`.
+    async fn find_generation(
+        &self,
+        family: &str,
+        generation: i32,
+    ) -> Result<Option<RefreshRecord>, StoreError>;
+
+    /// Spends the grace window's one extra use of token `id`; `Ok(false)` if already spent.
+    async fn claim_grace(&self, id: i64) -> Result<bool, StoreError>;
+
+    /// Revokes every token of a family; returns how many were live.
+    async fn revoke_family(&self, family: &str, at: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Revokes every token of every family of a user.
+    async fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// Deletes tokens that expired before `before`.
+    async fn purge_expired(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// Refresh-token secrets: generation, hashing, and sealing a successor so
+/// that only the holder of its predecessor can open it.
+pub trait RefreshSecrets: Send + Sync {
+    /// A new opaque token (≥ 256 bits from a CSPRNG, URL-safe).
+    fn generate(&self) -> String;
+    /// A new session (family) id.
+    fn new_family_id(&self) -> String;
+    /// The stored form of a token.
+    fn hash(&self, token: &str) -> String;
+    /// Seals `successor` with a key derived from `presented`.
+    fn seal(&self, successor: &str, presented: &str) -> String;
+    /// Opens what `seal` produced; `None` if it does not open.
+    fn open(&self, sealed: &str, presented: &str) -> Option<String>;
+}

@@ -1,0 +1,167 @@
+//! Refresh and sign-out: rotation with reuse detection and a grace window.
+
+use chrono::{DateTime, Utc};
+
+use super::RefreshRecord;
+use crate::authentication::{AuthService, IssuedRefresh, seconds_until};
+use crate::error::Error;
+use crate::sessions::NewRefreshToken;
+use crate::tokens::{AccessSubject, IssuedToken};
+use crate::users::UserId;
+
+/// Longest refresh token looked up; anything longer is refused unhashed.
+const MAX_REFRESH_LEN: usize = 512;
+
+/// The result of a successful refresh.
+#[derive(Debug, Clone)]
+pub struct Refreshed {
+    pub access: IssuedToken,
+    pub refresh: IssuedRefresh,
+}
+
+impl AuthService {
+    /// Exchanges a refresh token for a new access token and its successor.
+    ///
+    /// Every use rotates. Presenting a token that was already rotated revokes
+    /// its whole family — except once, within the grace window, when it gets
+    /// the same successor as the first use (two tabs refreshing at once).
+    /// Roles and the account's status are read fresh from the database.
+    pub async fn refresh(&self, presented: &str) -> Result<Refreshed, Error> {
+        if presented.is_empty() || presented.len() > MAX_REFRESH_LEN {
+            return Err(Error::RefreshInvalid);
+        }
+        let now = self.deps.clock.now();
+        let hash = self.deps.refresh.hash(presented);
+        let sessions = &self.deps.sessions;
+        let Some(record) = sessions.find_refresh(&hash).await? else {
+            return Err(Error::RefreshInvalid);
+        };
+        if record.revoked || record.expires_at <= now {
+            return Err(Error::RefreshInvalid);
+        }
+        let (token, expires_at) = if record.rotated_at.is_none() {
+            let next = self.deps.refresh.generate();
+            let expires_at = now + chrono::Duration::seconds(self.policy.refresh_ttl_secs);
+            let successor = NewRefreshToken {
+                family: record.family.clone(),
+                user_id: record.user_id,
+                token_hash: self.deps.refresh.hash(&next),
+                generation: record.generation + 1,
+                created_at: now,
+                expires_at,
+            };
+            let sealed = self.deps.refresh.seal(&next, presented);
+            if sessions
+                .rotate_refresh(record.id, now, sealed, successor)
+                .await?
+            {
+                (next, expires_at)
+            } else {
+                // Another request rotated it a moment ago: take the grace path.
+                let again = sessions
+                    .find_refresh(&hash)
+                    .await?
+                    .ok_or(Error::RefreshInvalid)?;
+                self.successor_within_grace(&again, presented, now).await?
+            }
+        } else {
+            self.successor_within_grace(&record, presented, now).await?
+        };
+
+        let user = self.deps.users.profile(record.user_id).await?;
+        let user = match user {
+            Some(u) if !u.user.disabled => u,
+            other => {
+                sessions.revoke_family(&record.family, now).await?;
+                return Err(if other.is_some() {
+                    Error::AccountDisabled
+                } else {
+                    Error::RefreshInvalid
+                });
+            }
+        };
+        Ok(Refreshed {
+            access: self.deps.tokens.issue_access(&AccessSubject {
+                user_id: user.user.id,
+                username: user.user.username,
+                roles: user.user.roles,
+                permissions: user.permissions,
+            })?,
+            refresh: IssuedRefresh {
+                token,
+                expires_in: seconds_until(now, expires_at),
+            },
+        })
+    }
+
+    /// The successor of an already-rotated token, if this is the one extra use
+    /// the grace window allows; otherwise reuse: the family is revoked.
+    async fn successor_within_grace(
+        &self,
+        record: &RefreshRecord,
+        presented: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(String, DateTime<Utc>), Error> {
+        let sessions = &self.deps.sessions;
+        let grace = chrono::Duration::seconds(self.policy.refresh_grace_secs);
+        let within = record.rotated_at.is_some_and(|at| now - at <= grace);
+        if within
+            && let Some(next) = sessions
+                .find_generation(&record.family, record.generation + 1)
+                .await?
+            && next.rotated_at.is_none()
+            && !next.revoked
+            && next.expires_at > now
+            && let Some(token) = record
+                .successor_sealed
+                .as_deref()
+                .and_then(|sealed| self.deps.refresh.open(sealed, presented))
+            && self.deps.refresh.hash(&token) == next.token_hash
+            && sessions.claim_grace(record.id).await?
+        {
+            return Ok((token, next.expires_at));
+        }
+        let revoked = sessions.revoke_family(&record.family, now).await?;
+        tracing::warn!(
+            user_id = %record.user_id,
+            family = %record.family,
+            revoked,
+            "refresh token reuse detected: the session is revoked"
+        );
+        Err(Error::RefreshInvalid)
+    }
+
+    /// Ends the session a refresh token belongs to. Unknown tokens are
+    /// ignored (sign-out is idempotent and reveals nothing).
+    pub async fn sign_out(&self, presented: &str) -> Result<(), Error> {
+        if presented.is_empty() || presented.len() > MAX_REFRESH_LEN {
+            return Ok(());
+        }
+        let hash = self.deps.refresh.hash(presented);
+        if let Some(record) = self.deps.sessions.find_refresh(&hash).await? {
+            self.deps
+                .sessions
+                .revoke_family(&record.family, self.deps.clock.now())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Ends every session of a user; returns how many tokens were revoked.
+    pub async fn sign_out_all(&self, user: UserId) -> Result<u64, Error> {
+        Ok(self
+            .deps
+            .sessions
+            .revoke_user_sessions(user, self.deps.clock.now())
+            .await?)
+    }
+
+    /// Deletes expired refresh tokens; returns how many.
+    pub async fn purge_expired_sessions(&self) -> Result<u64, Error> {
+        Ok(self
+            .deps
+            .sessions
+            .purge_expired(self.deps.clock.now())
+            .await?)
+    }
+}

@@ -1,0 +1,281 @@
+//! Users: their identifiers and names, the shapes in which the use cases see
+//! them, and the store port. Passwords are in [`password`]; creating an
+//! account (sign-up and operators alike) in [`register`].
+
+pub mod password;
+pub mod register;
+
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::audit::NewAuditEvent;
+use crate::error::{StoreError, UniqueField};
+use crate::roles::{Permission, RoleName};
+pub use password::{HashError, Password, PasswordHash, PasswordHasher};
+
+/// A user's numeric id (the tutorial's clients expect an integer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(pub i64);
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A username: 3–32 characters of ASCII letters, digits, `_`, `.` and `-`,
+/// after Unicode NFKC normalisation (so full-width `ａｄｍｉｎ` becomes `admin`).
+///
+/// Only ASCII survives, which rules out look-alike (confusable) names such as a
+/// Cyrillic `а` in `аdmin`. The display form keeps the user's case; the
+/// [`Username::key`] is lower-cased and is what uniqueness is enforced on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Username(String);
+
+impl Username {
+    pub const MIN_LEN: usize = 3;
+    pub const MAX_LEN: usize = 32;
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
+        let normalized: String = raw.nfkc().collect();
+        let len = normalized.chars().count();
+        if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&len) {
+            return Err(format!(
+                "must be {} to {} characters long",
+                Self::MIN_LEN,
+                Self::MAX_LEN
+            ));
+        }
+        if !normalized
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        {
+            return Err("may contain only letters a-z, digits and _ . -".into());
+        }
+        Ok(Self(normalized))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The case-insensitive key that uniqueness and look-ups use.
+    pub fn key(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A plausible e-mail address, stored lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    pub const MAX_LEN: usize = 254;
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let email = raw.trim().to_lowercase();
+        if email.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if email.chars().count() > Self::MAX_LEN {
+            return Err(format!("must be at most {} characters long", Self::MAX_LEN));
+        }
+        if email.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err("must not contain spaces or control characters".into());
+        }
+        let Some((local, domain)) = email.split_once('@') else {
+            return Err("must be an e-mail address like name@example.com".into());
+        };
+        let plausible = !local.is_empty()
+            && local.len() <= 64
+            && !domain.contains('@')
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..")
+            && domain
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '.' || c == '-');
+        if !plausible {
+            return Err("must be an e-mail address like name@example.com".into());
+        }
+        Ok(Self(email))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A user as lists show it.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: UserId,
+    pub username: String,
+    pub email: String,
+    /// Ordered like the role ids: user, moderator, admin, then custom roles.
+    pub roles: Vec<RoleName>,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A user with what their roles grant: for a profile, a refresh, an
+/// administrative decision.
+#[derive(Debug, Clone)]
+pub struct UserProfile {
+    pub user: User,
+    /// What the roles grant, de-duplicated and sorted.
+    pub permissions: Vec<Permission>,
+}
+
+/// The one row a password check needs (roles are read only after it succeeds).
+#[derive(Debug, Clone)]
+pub struct LoginRecord {
+    pub id: UserId,
+    pub username: String,
+    pub email: String,
+    pub password_hash: PasswordHash,
+    pub disabled: bool,
+}
+
+/// A user to be created, with the roles it gets.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: Username,
+    pub email: Email,
+    pub password_hash: PasswordHash,
+    pub roles: Vec<RoleName>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Storage of users.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates the user, its role links and (when given) its audit event,
+    /// whose target the store sets to `user:<new id>`, in one transaction. A
+    /// duplicate username or email is `StoreError::Conflict`, an unknown
+    /// role `StoreError::UnknownRole`; on any error nothing is written.
+    async fn create_user(
+        &self,
+        user: NewUser,
+        audit: Option<NewAuditEvent>,
+    ) -> Result<UserId, StoreError>;
+
+    /// Which unique field is already taken by another user, if any.
+    async fn find_conflict(
+        &self,
+        username: &Username,
+        email: &Email,
+    ) -> Result<Option<UniqueField>, StoreError>;
+
+    /// What checking a password needs, by the case-insensitive username key:
+    /// one query, the same for every user, so that a wrong password for an
+    /// existing user costs what an unknown user costs.
+    async fn find_login(&self, username: &Username) -> Result<Option<LoginRecord>, StoreError>;
+
+    /// What the user's roles are and what they grant (permissions
+    /// de-duplicated and sorted): read after a password check succeeds.
+    async fn grants_of(&self, id: UserId) -> Result<(Vec<RoleName>, Vec<Permission>), StoreError>;
+
+    /// The user with fresh roles, permissions and status.
+    async fn profile(&self, id: UserId) -> Result<Option<UserProfile>, StoreError>;
+
+    /// The names among `names` that are not roles.
+    async fn missing_roles(&self, names: &[RoleName]) -> Result<Vec<RoleName>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn username_accepts_tutorial_names_and_keys_case_insensitively() {
+        let u = Username::parse("Mod_User.1-a").unwrap();
+        assert_eq!(u.as_str(), "Mod_User.1-a");
+        assert_eq!(u.key(), "mod_user.1-a");
+    }
+
+    #[test]
+    fn username_normalises_fullwidth_and_refuses_confusables() {
+        assert_eq!(Username::parse("ａｄｍｉｎ").unwrap().as_str(), "admin");
+        assert!(Username::parse("\u{0430}dmin").is_err(), "Cyrillic a");
+        assert!(Username::parse("ad\u{0}min").is_err());
+        assert!(Username::parse("ad\u{7}min").is_err());
+        assert!(Username::parse("a b c").is_err());
+        assert!(Username::parse("ab").is_err());
+        assert!(Username::parse(&"a".repeat(33)).is_err());
+        assert!(Username::parse("x'; DROP TABLE users;--").is_err());
+    }
+
+    #[test]
+    fn email_is_lowercased_and_must_be_plausible() {
+        assert_eq!(
+            Email::parse(" Bob@Example.COM ").unwrap().as_str(),
+            "bob@example.com"
+        );
+        for bad in [
+            "",
+            "bob",
+            "bob@",
+            "@example.com",
+            "bob@example",
+            "bob@@x.com",
+            "b ob@x.com",
+            "bob@.x.com",
+            "bob@x..com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn valid_usernames_round_trip(s in "[A-Za-z0-9_.-]{3,32}") {
+            let u = Username::parse(&s).unwrap();
+            prop_assert_eq!(u.as_str(), s.as_str());
+            prop_assert_eq!(u.key(), s.to_ascii_lowercase());
+        }
+
+        #[test]
+        fn parsed_usernames_are_always_in_the_allowed_alphabet(s in "\\PC{0,40}") {
+            if let Ok(u) = Username::parse(&s) {
+                prop_assert!(u.as_str().chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)));
+                prop_assert!((3..=32).contains(&u.as_str().len()));
+            }
+        }
+
+        #[test]
+        fn parsed_emails_are_lowercase_with_one_at(s in "\\PC{0,80}") {
+            if let Ok(e) = Email::parse(&s) {
+                prop_assert_eq!(e.as_str().matches('@').count(), 1);
+                prop_assert_eq!(e.as_str().to_lowercase(), e.as_str());
+            }
+        }
+
+        #[test]
+        fn valid_emails_parse(local in "[a-z0-9._%+-]{1,20}", domain in "[a-z0-9-]{1,20}", tld in "[a-z]{2,6}") {
+            let raw = format!("{local}@{domain}.{tld}");
+            let parsed = Email::parse(&raw).unwrap();
+            prop_assert_eq!(parsed.as_str(), raw.as_str());
+        }
+    }
+}
