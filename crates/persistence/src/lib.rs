@@ -11,7 +11,7 @@ mod users;
 
 use std::time::Duration;
 
-use migration::{Migrator, MigratorTrait};
+use rolegate_migration::{Migrator, MigratorTrait};
 use rolegate_domain::StoreError;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection};
@@ -127,10 +127,6 @@ impl Database {
         Ok(Self { conn, backend })
     }
 
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
     /// Applies pending migrations.
     pub async fn migrate_up(&self) -> Result<(), StoreError> {
         Migrator::up(&self.conn, None).await.map_err(map_db_err)
@@ -153,7 +149,7 @@ impl Database {
                     m.name().to_owned(),
                     matches!(
                         m.status(),
-                        migration::sea_orm_migration::migrator::MigrationStatus::Applied
+                        rolegate_migration::sea_orm_migration::migrator::MigrationStatus::Applied
                     ),
                 )
             })

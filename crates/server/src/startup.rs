@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::HttpServer;
-use actix_web::dev::{Server, ServerHandle};
+use actix_web::dev::Server;
 use anyhow::Context;
 use rolegate_api::{AppState, HttpSettings, build_app};
 use rolegate_auth::{Argon2Hasher, JwtConfig, OpaqueRefreshTokens, TokenService};
@@ -222,11 +222,6 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
-    }
-
-    /// A handle to stop the server gracefully.
-    pub fn handle(&self) -> ServerHandle {
-        self.server.handle()
     }
 
     /// Serves until stopped (SIGINT/SIGTERM or the handle), then closes the pool.

@@ -173,51 +173,6 @@ async fn every_admin_route_needs_a_token_and_its_permission() {
         ),
         (Method::GET, "/api/admin/audit".into(), None, "audit:read"),
     ];
-    // the OpenAPI document names the permission each admin route enforces
-    let doc: Value = app
-        .client
-        .get(app.url("/api-docs/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut documented = 0;
-    for (template, ops) in doc["paths"].as_object().unwrap() {
-        if !template.starts_with("/api/admin") {
-            continue;
-        }
-        for (method, op) in ops.as_object().unwrap() {
-            let required = op["x-required-permission"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{method} {template} does not document its permission"));
-            let concrete = template.replace("{id}", &admin_id.to_string()).replace(
-                "{name}",
-                if method == "delete" {
-                    "nosuchrole"
-                } else {
-                    "moderator"
-                },
-            );
-            let concrete = if method == "delete" && template.ends_with("{id}") {
-                "/api/admin/users/999999".to_owned()
-            } else {
-                concrete
-            };
-            let route = routes
-                .iter()
-                .find(|(m, p, _, _)| m.as_str().eq_ignore_ascii_case(method) && *p == concrete)
-                .unwrap_or_else(|| panic!("{method} {template} is not tested below"));
-            assert_eq!(route.3, required, "{method} {template}");
-            documented += 1;
-        }
-    }
-    assert_eq!(
-        documented,
-        routes.len(),
-        "every tested route is documented, and vice versa"
-    );
     // what the admin gets on each route, in order (404: the route's target does not exist)
     let admin_gets = [200, 200, 200, 200, 404, 200, 201, 200, 404, 200, 201, 200];
     assert_eq!(admin_gets.len(), routes.len());

@@ -9,321 +9,33 @@
 //! count before and after the change is read under the lock, and a change
 //! that takes it from some to none is rolled back.
 
+mod lock;
+mod rows;
+
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use rolegate_domain::access::permissions::BUILT_IN;
 use rolegate_domain::{
     AdminStore, AuditEvent, Change, Description, NewAuditEvent, Page, PageRequest, Permission,
-    PermissionInfo, Precondition, RoleInfo, RoleName, StoreError, UniqueField, User, UserId,
+    PermissionInfo, RoleInfo, RoleName, StoreError, UniqueField, User, UserId,
 };
-use sea_orm::sea_query::{Expr, LikeExpr};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    JoinType, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, JoinType, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, RelationTrait, Set,
 };
 
 use crate::Database;
 use crate::entities::{
     audit_events, permissions, refresh_tokens, role_permissions, roles, user_roles, users,
 };
-use crate::error::{is_unique_violation, map_db_err};
-
-/// The escape character of LIKE patterns (not `\`, whose quoting differs by backend).
-const LIKE_ESCAPE: char = '!';
-
-fn like_contains(needle: &str) -> LikeExpr {
-    LikeExpr::new(contains_pattern(needle)).escape(LIKE_ESCAPE)
-}
-
-/// `%needle%` with the wildcards in `needle` escaped.
-fn contains_pattern(needle: &str) -> String {
-    let mut pattern = String::with_capacity(needle.len() + 2);
-    pattern.push('%');
-    for c in needle.chars() {
-        if matches!(c, '%' | '_' | LIKE_ESCAPE) {
-            pattern.push(LIKE_ESCAPE);
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
-fn parse_role(name: &str) -> Option<RoleName> {
-    RoleName::parse(name)
-        .inspect_err(
-            |e| tracing::warn!(role = %name, error = %e, "skipping a role with an invalid name"),
-        )
-        .ok()
-}
-
-fn parse_permission(name: &str) -> Option<Permission> {
-    Permission::parse(name)
-        .inspect_err(|e| {
-            tracing::warn!(permission = %name, error = %e, "skipping a permission with an invalid name")
-        })
-        .ok()
-}
-
-fn conflict_on(e: sea_orm::DbErr, field: UniqueField) -> StoreError {
-    if is_unique_violation(&e) {
-        StoreError::Conflict(field)
-    } else {
-        map_db_err(e)
-    }
-}
-
-async fn active_admins<C: ConnectionTrait>(db: &C) -> Result<u64, StoreError> {
-    users::Entity::find()
-        .join(JoinType::InnerJoin, users::Relation::UserRoles.def())
-        .join(JoinType::InnerJoin, user_roles::Relation::Role.def())
-        .filter(roles::Column::Name.eq(RoleName::ADMIN))
-        .filter(users::Column::Disabled.eq(false))
-        .count(db)
-        .await
-        .map_err(map_db_err)
-}
-
-pub(crate) async fn insert_audit<C: ConnectionTrait>(
-    db: &C,
-    e: NewAuditEvent,
-) -> Result<(), StoreError> {
-    audit_events::ActiveModel {
-        at: Set(e.at),
-        actor_id: Set(e.actor_id.map(|id| id.0)),
-        actor: Set(e.actor.chars().take(64).collect()),
-        action: Set(e.action.chars().take(64).collect()),
-        target: Set(e.target.chars().take(128).collect()),
-        detail: Set(e.detail),
-        ..Default::default()
-    }
-    .insert(db)
-    .await
-    .map(|_| ())
-    .map_err(map_db_err)
-}
-
-async fn find_user<C: ConnectionTrait>(db: &C, id: UserId) -> Result<users::Model, StoreError> {
-    users::Entity::find_by_id(id.0)
-        .one(db)
-        .await
-        .map_err(map_db_err)?
-        .ok_or(StoreError::NotFound)
-}
-
-async fn find_role<C: ConnectionTrait>(
-    db: &C,
-    name: &RoleName,
-) -> Result<roles::Model, StoreError> {
-    roles::Entity::find()
-        .filter(roles::Column::Name.eq(name.as_str()))
-        .one(db)
-        .await
-        .map_err(map_db_err)?
-        .ok_or(StoreError::NotFound)
-}
-
-/// The ids of `wanted` permissions; `UnknownPermission` names the first missing one.
-async fn permission_ids<C: ConnectionTrait>(
-    db: &C,
-    wanted: &[Permission],
-) -> Result<Vec<i64>, StoreError> {
-    if wanted.is_empty() {
-        return Ok(Vec::new());
-    }
-    let found = permissions::Entity::find()
-        .filter(permissions::Column::Name.is_in(wanted.iter().map(Permission::as_str)))
-        .all(db)
-        .await
-        .map_err(map_db_err)?;
-    if let Some(missing) = wanted
-        .iter()
-        .find(|p| !found.iter().any(|f| f.name == p.as_str()))
-    {
-        return Err(StoreError::UnknownPermission(missing.to_string()));
-    }
-    Ok(found.into_iter().map(|p| p.id).collect())
-}
-
-/// The permissions a role grants, by name.
-async fn role_permission_names<C: ConnectionTrait>(
-    db: &C,
-    role_id: i64,
-) -> Result<Vec<String>, StoreError> {
-    role_permissions::Entity::find()
-        .select_only()
-        .column(permissions::Column::Name)
-        .join(
-            JoinType::InnerJoin,
-            role_permissions::Relation::Permission.def(),
-        )
-        .filter(role_permissions::Column::RoleId.eq(role_id))
-        .into_tuple()
-        .all(db)
-        .await
-        .map_err(map_db_err)
-}
-
-fn same_set<'a>(a: impl Iterator<Item = &'a str>, b: impl Iterator<Item = &'a str>) -> bool {
-    let a: std::collections::BTreeSet<&str> = a.collect();
-    let b: std::collections::BTreeSet<&str> = b.collect();
-    a == b
-}
-
-/// Checks what a change relied on, inside its transaction and under the lock.
-async fn check_preconditions(
-    txn: &DatabaseTransaction,
-    preconditions: &[Precondition],
-) -> Result<(), StoreError> {
-    for pre in preconditions {
-        let holds = match pre {
-            Precondition::ActorHolds { actor, permissions } => {
-                match users::Entity::find_by_id(actor.0)
-                    .one(txn)
-                    .await
-                    .map_err(map_db_err)?
-                {
-                    Some(user) if !user.disabled => {
-                        let held = Database::permissions_of_user(txn, user.id).await?;
-                        permissions.iter().all(|p| held.contains(p))
-                    }
-                    _ => false,
-                }
-            }
-            Precondition::UserRoles { user, roles } => {
-                let now = Database::role_names_of(txn, find_user(txn, *user).await?.id).await?;
-                same_set(
-                    now.iter().map(RoleName::as_str),
-                    roles.iter().map(RoleName::as_str),
-                )
-            }
-            Precondition::RolePermissions { role, permissions } => {
-                match find_role(txn, role).await {
-                    Ok(row) => {
-                        // Compared like list_roles reads them: unparsable names skipped.
-                        let now: Vec<Permission> = role_permission_names(txn, row.id)
-                            .await?
-                            .iter()
-                            .filter_map(|p| parse_permission(p))
-                            .collect();
-                        same_set(
-                            now.iter().map(Permission::as_str),
-                            permissions.iter().map(Permission::as_str),
-                        )
-                    }
-                    Err(StoreError::NotFound) => false,
-                    Err(e) => return Err(e),
-                }
-            }
-        };
-        if !holds {
-            tracing::info!(
-                ?pre,
-                "an administrative change lost a race: its precondition no longer holds"
-            );
-            return Err(StoreError::Stale);
-        }
-    }
-    Ok(())
-}
-
-async fn link_permissions(
-    txn: &DatabaseTransaction,
-    role_id: i64,
-    permission_ids: Vec<i64>,
-) -> Result<(), StoreError> {
-    if permission_ids.is_empty() {
-        return Ok(());
-    }
-    let links = permission_ids
-        .into_iter()
-        .map(|permission_id| role_permissions::ActiveModel {
-            role_id: Set(role_id),
-            permission_id: Set(permission_id),
-        });
-    role_permissions::Entity::insert_many(links)
-        .exec(txn)
-        .await
-        .map(|_| ())
-        .map_err(|e| match e.sql_err() {
-            Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => {
-                StoreError::UnknownPermission("(removed meanwhile)".into())
-            }
-            _ => map_db_err(e),
-        })
-}
-
-impl Database {
-    /// Runs an administrative write: lock, check the preconditions, count
-    /// admins, `body`, count again, store the audit event.
-    async fn admin_write<T, F>(&self, change: Change, body: F) -> Result<T, StoreError>
-    where
-        T: Send,
-        F: for<'c> FnOnce(
-                &'c DatabaseTransaction,
-            ) -> std::pin::Pin<
-                Box<dyn std::future::Future<Output = Result<T, StoreError>> + Send + 'c>,
-            > + Send
-            + 'static,
-    {
-        self.in_transaction(move |txn| {
-            Box::pin(async move {
-                roles::Entity::update_many()
-                    .col_expr(roles::Column::BuiltIn, Expr::col(roles::Column::BuiltIn))
-                    .filter(roles::Column::Name.eq(RoleName::ADMIN))
-                    .exec(txn)
-                    .await
-                    .map_err(map_db_err)?;
-                check_preconditions(txn, &change.preconditions).await?;
-                let before = active_admins(txn).await?;
-                let out = body(txn).await?;
-                if before > 0 && active_admins(txn).await? == 0 {
-                    return Err(StoreError::LastAdmin);
-                }
-                insert_audit(txn, change.audit).await?;
-                Ok(out)
-            })
-        })
-        .await
-    }
-
-    /// Role names per user, for a page of users (one query).
-    async fn roles_of_users(&self, ids: &[i64]) -> Result<HashMap<i64, Vec<RoleName>>, StoreError> {
-        let mut by_user: HashMap<i64, Vec<RoleName>> = HashMap::new();
-        if ids.is_empty() {
-            return Ok(by_user);
-        }
-        let rows: Vec<(i64, String)> = user_roles::Entity::find()
-            .select_only()
-            .column(user_roles::Column::UserId)
-            .column(roles::Column::Name)
-            .join(JoinType::InnerJoin, user_roles::Relation::Role.def())
-            .filter(user_roles::Column::UserId.is_in(ids.iter().copied()))
-            .order_by_asc(roles::Column::Id)
-            .into_tuple()
-            .all(&self.conn)
-            .await
-            .map_err(map_db_err)?;
-        for (user, role) in rows {
-            if let Some(role) = parse_role(&role) {
-                by_user.entry(user).or_default().push(role);
-            }
-        }
-        Ok(by_user)
-    }
-}
-
-pub(crate) fn summary(user: users::Model, roles: Vec<RoleName>) -> User {
-    User {
-        id: UserId(user.id),
-        username: user.username,
-        email: user.email,
-        roles,
-        disabled: user.disabled,
-        created_at: user.created_at,
-    }
-}
+use crate::error::map_db_err;
+use lock::{active_admins, find_role, find_user};
+use rows::{
+    conflict_on, like_contains, link_permissions, parse_permission, parse_role, permission_ids,
+};
+pub(crate) use rows::{insert_audit, summary};
 
 #[async_trait]
 impl AdminStore for Database {
@@ -656,15 +368,5 @@ impl AdminStore for Database {
 
     async fn count_active_admins(&self) -> Result<u64, StoreError> {
         active_admins(&self.conn).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(contains_pattern("a%b_c!d"), "%a!%b!_c!!d%");
     }
 }
