@@ -8,12 +8,13 @@
 //!   in the background ([`TokenVerifier::remote`], feature `remote`, on by
 //!   default), so that rolegate can rotate its keys without restarting the
 //!   services that trust it. Optional cache of verified tokens.
-//! - Guards, framework-free types that [`authorize`] applies:
+//! - Guards, framework-free types with extractors behind features:
 //!   [`AuthUser`] (any valid token), [`RequireRole`], [`RequireAnyRole`],
 //!   [`RequirePermission`] (with the domain's [`Granted`] proof),
 //!   [`RequireAnyPermission`], [`RequireAllPermissions`]. Refusals are
 //!   rolegate's JSON errors (see [`GuardError`]).
-//! - Feature `remote` (default): HTTP(S) fetch of the JWKS with ureq + rustls.
+//! - Features: `remote` (default; HTTP(S) fetch with ureq + rustls), `actix`
+//!   (actix-web 4 extractors, [`actix::configure`]).
 //!
 //! An embedder needs only this crate: the permission markers
 //! ([`permissions`], [`permission!`]), [`Granted`], [`UserId`] and the
@@ -76,6 +77,8 @@ mod guard;
 mod remote;
 mod verifier;
 
+#[cfg(feature = "actix")]
+pub mod actix;
 
 pub use claims::AccessClaims;
 pub use guard::{
