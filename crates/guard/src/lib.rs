@@ -14,7 +14,8 @@
 //!   [`RequireAnyPermission`], [`RequireAllPermissions`]. Refusals are
 //!   rolegate's JSON errors (see [`GuardError`]).
 //! - Features: `remote` (default; HTTP(S) fetch with ureq + rustls), `actix`
-//!   (actix-web 4 extractors, [`actix::configure`]).
+//!   (actix-web 4 extractors, [`actix::configure`]), `axum` (axum 0.8
+//!   extractors).
 //!
 //! An embedder needs only this crate: the permission markers
 //! ([`permissions`], [`permission!`]), [`Granted`], [`UserId`] and the
@@ -79,6 +80,8 @@ mod verifier;
 
 #[cfg(feature = "actix")]
 pub mod actix;
+#[cfg(feature = "axum")]
+pub mod axum;
 
 pub use claims::AccessClaims;
 pub use guard::{
