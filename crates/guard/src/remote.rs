@@ -131,12 +131,7 @@ impl TokenVerifier {
         }
         let mut remote = remote;
         remote.max_refresh_interval = remote.max_refresh_interval.max(remote.min_refresh_interval);
-        let agent = ureq::Agent::new_with_config(
-            ureq::Agent::config_builder()
-                .timeout_global(Some(remote.fetch_timeout))
-                .user_agent(concat!("rolegate-guard/", env!("CARGO_PKG_VERSION")))
-                .build(),
-        );
+        let agent = http_agent(remote.fetch_timeout);
         let (wake_tx, wake_rx) = mpsc::channel(1);
         let (done_tx, done_rx) = watch::channel(0);
         let mut state = KeyState::new(config, None);
@@ -302,6 +297,24 @@ fn backoff(failures: u32) -> Duration {
         .min(MAX_BACKOFF)
 }
 
+/// The HTTP(S) client: rustls with aws-lc-rs, the crypto library
+/// jsonwebtoken already uses (no second one, `ring`, in the build).
+fn http_agent(timeout: Duration) -> ureq::Agent {
+    let crypto = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .user_agent(concat!("rolegate-guard/", env!("CARGO_PKG_VERSION")))
+            .tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .provider(ureq::tls::TlsProvider::Rustls)
+                    .unversioned_rustls_crypto_provider(crypto)
+                    .build(),
+            )
+            .build(),
+    )
+}
+
 /// GETs the JWKS on the blocking pool: the document and its `max-age`.
 async fn fetch(agent: &ureq::Agent, url: &str) -> Result<(JwkSet, Option<Duration>), String> {
     let (agent, url) = (agent.clone(), url.to_owned());
@@ -364,6 +377,22 @@ mod tests {
         let secs: Vec<u64> = (1..=9).map(|f| backoff(f).as_secs()).collect();
         assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
         assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn https_uses_the_configured_crypto_provider() {
+        // A TLS handshake with a peer that hangs up: an error, not the
+        // "no CryptoProvider" panic of a rustls without a provider.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let peer = std::thread::spawn(move || {
+            let (socket, _) = listener.accept().unwrap();
+            drop(socket);
+        });
+        let agent = http_agent(Duration::from_secs(2));
+        let error = fetch_blocking(&agent, &format!("https://{addr}/jwks.json")).unwrap_err();
+        assert!(!error.is_empty());
+        peer.join().unwrap();
     }
 
     #[test]
