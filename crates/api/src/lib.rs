@@ -1,8 +1,8 @@
 //! rolegate's HTTP layer (actix-web): routes, thin handlers, extractors and
 //! guards, the one error → HTTP mapping, OpenAPI and Swagger UI, middleware.
 //!
-//! The extractors in [`extract`] ([`AuthUser`], [`RequireRole`]) work in any
-//! actix-web service that registers a `web::Data<rolegate_auth::TokenVerifier>`.
+//! The token guards come from `rolegate-guard` (re-exported here); other
+//! services depend on that crate alone, not on this one.
 
 pub mod dto;
 pub mod error;
@@ -24,11 +24,12 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use error::{ApiError, ErrorBody};
-pub use extract::{
-    Admin, AuthUser, Moderator, PermissionName, RequireAnyRole, RequirePermission, RequireRole,
-    Role, Roles, permissions,
-};
 pub use rolegate_domain::permission;
+pub use rolegate_guard::actix::configure as configure_guards;
+pub use rolegate_guard::{
+    Admin, AuthUser, Moderator, PermissionName, RequireAllPermissions, RequireAnyPermission,
+    RequireAnyRole, RequirePermission, RequireRole, Role, Roles, permissions, role,
+};
 
 /// Largest JSON body accepted on the API, in bytes.
 pub const JSON_BODY_LIMIT: usize = 16 * 1024;

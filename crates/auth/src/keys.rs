@@ -124,6 +124,19 @@ impl KeySet {
     }
 
     /// The public keys, as served at `/.well-known/jwks.json`.
+    /// A verifier for every key of the set.
+    pub fn verifier(
+        &self,
+        config: &rolegate_guard::VerifierConfig,
+    ) -> Result<rolegate_guard::TokenVerifier, KeyError> {
+        rolegate_guard::TokenVerifier::from_keys(
+            config,
+            self.verifying
+                .iter()
+                .map(|k| (k.kid.clone(), k.alg, k.key.clone())),
+        )
+    }
+
     pub fn jwks(&self) -> &JwkSet {
         &self.jwks
     }
@@ -194,6 +207,10 @@ mod tests {
     use super::*;
     use crate::jwt::{JwtConfig, TokenService, TokenVerifier, VerifyError};
 
+    fn vconfig() -> rolegate_guard::VerifierConfig {
+        config().verifier_config()
+    }
+
     fn config() -> JwtConfig {
         JwtConfig {
             issuer: "rolegate".into(),
@@ -212,6 +229,7 @@ mod tests {
 
     fn issue(keys: &KeySet) -> String {
         TokenService::new(config(), keys.clone(), Arc::new(SystemClock))
+            .unwrap()
             .issue_access(&AccessSubject {
                 user_id: UserId(7),
                 username: "ann".into(),
@@ -234,8 +252,8 @@ mod tests {
             let json = serde_json::to_string(keys.jwks()).unwrap();
             assert!(!json.contains("\"d\""), "no private parameter in the JWKS");
             let jwks: JwkSet = serde_json::from_str(&json).unwrap();
-            let verifier = TokenVerifier::from_jwks(&config(), &jwks).unwrap();
-            assert_eq!(verifier.verify(&token).unwrap().user_id(), Some(7));
+            let verifier = TokenVerifier::from_jwks(&vconfig(), &jwks).unwrap();
+            assert_eq!(verifier.verify(&token).unwrap().user_id(), 7);
         }
     }
 
@@ -246,7 +264,7 @@ mod tests {
         let old_token = issue(&before);
         let after = KeySet::from_private_pems(&[new, old]).unwrap();
         assert_ne!(after.signing_kid(), before.signing_kid());
-        let verifier = TokenVerifier::from_key_set(&config(), &after);
+        let verifier = after.verifier(&vconfig()).unwrap();
         assert!(
             verifier.verify(&old_token).is_ok(),
             "old tokens still verify"
@@ -266,13 +284,13 @@ mod tests {
     fn hs256_publishes_nothing() {
         let keys = KeySet::hs256(&SecretString::from("x".repeat(40))).unwrap();
         assert!(keys.jwks().keys.is_empty());
-        assert!(TokenVerifier::from_jwks(&config(), keys.jwks()).is_err());
+        assert!(TokenVerifier::from_jwks(&vconfig(), keys.jwks()).is_err());
     }
 
     #[test]
     fn alg_confusion_hs256_signed_with_the_public_key_is_refused() {
         let keys = KeySet::from_private_pems(&[pem(KeyKind::Ed25519)]).unwrap();
-        let verifier = TokenVerifier::from_key_set(&config(), &keys);
+        let verifier = keys.verifier(&vconfig()).unwrap();
         let good = verifier.verify(&issue(&keys)).unwrap();
         let public = serde_json::to_value(&keys.jwks().keys[0]).unwrap();
         for secret in [

@@ -1,7 +1,7 @@
 //! Password hashing (argon2id) and JWT access tokens for rolegate.
 //!
-//! Other services can depend on this crate alone to verify rolegate's access
-//! tokens: [`TokenVerifier`] needs only the verification keys, no database.
+//! Verification is `rolegate-guard`'s (re-exported): other services depend on
+//! that crate alone, not on this one.
 
 pub mod jwt;
 pub mod keys;
@@ -9,7 +9,9 @@ pub mod password;
 pub mod refresh;
 
 pub use jsonwebtoken::jwk::JwkSet;
-pub use jwt::{AccessClaims, JwtConfig, KeyError, TokenService, TokenVerifier, VerifyError};
+pub use jwt::{
+    AccessClaims, JwtConfig, KeyError, TokenService, TokenVerifier, VerifierConfig, VerifyError,
+};
 pub use keys::{KeyKind, KeySet, generate_private_pem};
 pub use password::{Argon2Hasher, HashingConfig};
 pub use refresh::OpaqueRefreshTokens;

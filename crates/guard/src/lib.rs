@@ -101,6 +101,6 @@ pub use jsonwebtoken::jwk::JwkSet;
 pub use jsonwebtoken::{Algorithm, DecodingKey};
 
 pub use rolegate_domain::access::{Actor, Granted, PermissionName, permissions};
+pub use rolegate_domain::clock::{Clock, SystemClock};
 pub use rolegate_domain::permission;
-pub use rolegate_domain::ports::{Clock, SystemClock};
-pub use rolegate_domain::types::UserId;
+pub use rolegate_domain::users::UserId;

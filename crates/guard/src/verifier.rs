@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use rolegate_domain::ports::{Clock, SystemClock};
+use rolegate_domain::clock::{Clock, SystemClock};
 
 use crate::claims::{AccessClaims, SUB_ERROR_MARKER};
 

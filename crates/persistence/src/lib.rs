@@ -11,8 +11,8 @@ mod users;
 
 use std::time::Duration;
 
-use rolegate_migration::{Migrator, MigratorTrait};
 use rolegate_domain::StoreError;
+use rolegate_migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection};
 

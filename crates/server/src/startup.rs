@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::HttpServer;
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
 use rolegate_api::{AppState, HttpSettings, build_app};
 use rolegate_auth::{Argon2Hasher, JwtConfig, OpaqueRefreshTokens, TokenService};
@@ -141,7 +141,8 @@ impl Application {
             },
             keys,
             clock.clone(),
-        );
+        )
+        .context("configuring JWT verification keys")?;
         let hasher: Arc<dyn PasswordHasher> =
             Arc::new(Argon2Hasher::new(settings.auth.hashing).context("configuring argon2id")?);
         let store = Arc::new(db.clone());
@@ -222,6 +223,12 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// A handle to stop the server gracefully (tests restart rolegate with
+    /// rotated keys this way).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
     }
 
     /// Serves until stopped (SIGINT/SIGTERM or the handle), then closes the pool.

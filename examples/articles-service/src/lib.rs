@@ -1,8 +1,10 @@
 //! A small service of its own that trusts rolegate's access tokens.
 //!
-//! It needs no database and no signing key: a [`TokenVerifier`] built from
-//! rolegate's JWKS (`/.well-known/jwks.json`) is registered as app data, and
-//! each handler states what it requires in its argument types:
+//! It depends on `rolegate-guard` alone (no database, no signing key, no
+//! rolegate server code): a [`TokenVerifier`] that fetches rolegate's JWKS
+//! (`/.well-known/jwks.json`) and keeps it fresh is installed with
+//! [`rolegate_guard::actix::configure`], and each handler states what it
+//! requires in its argument types:
 //!
 //! - [`AuthUser`]: any valid access token;
 //! - [`RequirePermission<ArticlesWrite>`]: a token granting `articles:write`;
@@ -14,18 +16,20 @@
 use std::sync::Mutex;
 
 use actix_web::{HttpResponse, delete, get, post, web};
-use rolegate_api::{Admin, AuthUser, RequireAnyRole, RequirePermission};
-use rolegate_auth::{JwkSet, JwtConfig, TokenVerifier};
+use rolegate_guard::{
+    Admin, AuthUser, KeyError, RemoteJwks, RequireAnyRole, RequirePermission, TokenVerifier,
+    VerifierConfig,
+};
 use serde::{Deserialize, Serialize};
 
 // The permission and the role this service cares about. An admin creates
 // them in rolegate (`POST /api/admin/permissions`, `POST /api/admin/roles`).
-rolegate_api::permission!(
+rolegate_guard::permission!(
     /// `articles:write`: create articles.
     ArticlesWrite,
     "articles:write"
 );
-rolegate_api::role!(
+rolegate_guard::role!(
     /// The `editor` role.
     Editor,
     "editor"
@@ -94,8 +98,8 @@ async fn clear(
     HttpResponse::NoContent().finish()
 }
 
-/// Registers the routes; the caller registers `web::Data<TokenVerifier>` and
-/// `web::Data<Articles>`.
+/// Registers the routes; the caller installs the verifier
+/// (`rolegate_guard::actix::configure`) and `web::Data<Articles>`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(list).service(create).service(clear);
 }
@@ -107,6 +111,10 @@ pub struct RolegateSettings {
     pub url: String,
     pub issuer: String,
     pub audience: String,
+    /// How often the JWKS is read again at most (unknown `kid`s ask sooner,
+    /// at most once per `min_refresh`).
+    pub max_refresh: std::time::Duration,
+    pub min_refresh: std::time::Duration,
 }
 
 impl RolegateSettings {
@@ -118,46 +126,44 @@ impl RolegateSettings {
             url: var("ROLEGATE_URL", "http://127.0.0.1:8080"),
             issuer: var("ROLEGATE_ISSUER", "rolegate"),
             audience: var("ROLEGATE_AUDIENCE", "rolegate"),
+            max_refresh: std::time::Duration::from_secs(300),
+            min_refresh: std::time::Duration::from_secs(10),
+        }
+    }
+
+    fn verifier_config(&self) -> VerifierConfig {
+        VerifierConfig {
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            ..VerifierConfig::default()
         }
     }
 }
 
-/// A verifier from rolegate's published public keys, read once: after a key
-/// rotation in rolegate, restart this service (or build a new verifier when
-/// a token names an unknown `kid`). (With an HS256
-/// rolegate the JWKS is empty: share the secret and use
-/// `TokenVerifier::hs256` instead — asymmetric keys are the better choice.)
-pub async fn verifier_from_jwks(settings: &RolegateSettings) -> anyhow::Result<TokenVerifier> {
+/// A verifier that follows rolegate's published keys: it starts even when
+/// rolegate is down (tokens are refused until the first fetch succeeds,
+/// retried with backoff), re-reads the JWKS when a token names a key it does
+/// not know (a rotation) and at least every `max_refresh`, so keys rolegate
+/// dropped stop verifying. Call inside the actix/tokio runtime.
+/// (An HS256 rolegate publishes no keys: share the secret and use
+/// [`verifier_from_secret`] instead — asymmetric keys are the better choice.)
+pub fn verifier_from_jwks(settings: &RolegateSettings) -> Result<TokenVerifier, KeyError> {
     let url = format!(
         "{}/.well-known/jwks.json",
         settings.url.trim_end_matches('/')
     );
-    let jwks: JwkSet = reqwest::get(&url).await?.error_for_status()?.json().await?;
-    if jwks.keys.is_empty() {
-        anyhow::bail!(
-            "{url} lists no keys: rolegate signs with HS256. Configure auth.key_files there \
-             (`rolegate keys generate`) or set ROLEGATE_JWT_SECRET here"
-        );
-    }
-    let config = JwtConfig {
-        issuer: settings.issuer.clone(),
-        audience: settings.audience.clone(),
-        access_ttl_secs: 0, // unused for verifying
-        leeway_secs: 30,
-    };
-    Ok(TokenVerifier::from_jwks(&config, &jwks)?)
+    TokenVerifier::remote(
+        &settings.verifier_config(),
+        RemoteJwks::new(url)
+            .min_refresh_interval(settings.min_refresh)
+            .max_refresh_interval(settings.max_refresh),
+    )
 }
 
 /// A verifier for an HS256 rolegate that shares its secret with this service.
 pub fn verifier_from_secret(
     settings: &RolegateSettings,
-    secret: &secrecy::SecretString,
-) -> anyhow::Result<TokenVerifier> {
-    let config = JwtConfig {
-        issuer: settings.issuer.clone(),
-        audience: settings.audience.clone(),
-        access_ttl_secs: 0,
-        leeway_secs: 30,
-    };
-    Ok(TokenVerifier::hs256(&config, secret)?)
+    secret: &str,
+) -> Result<TokenVerifier, KeyError> {
+    TokenVerifier::hs256(&settings.verifier_config(), secret.as_bytes())
 }

@@ -13,15 +13,14 @@ use articles_service::{
 async fn main() -> anyhow::Result<()> {
     let settings = RolegateSettings::from_env();
     let verifier = match std::env::var("ROLEGATE_JWT_SECRET") {
-        Ok(secret) => verifier_from_secret(&settings, &secret.into())?,
-        Err(_) => verifier_from_jwks(&settings).await?,
+        Ok(secret) => verifier_from_secret(&settings, &secret)?,
+        Err(_) => verifier_from_jwks(&settings)?,
     }
     .with_cache(1024);
     let port: u16 = std::env::var("ARTICLES_PORT")
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(8081);
-    let verifier = web::Data::new(verifier);
     let articles = web::Data::new(Articles::default());
     eprintln!(
         "articles-service on http://127.0.0.1:{port}, trusting {}",
@@ -29,7 +28,7 @@ async fn main() -> anyhow::Result<()> {
     );
     HttpServer::new(move || {
         App::new()
-            .app_data(verifier.clone())
+            .configure(rolegate_guard::actix::configure(verifier.clone()))
             .app_data(articles.clone())
             .configure(routes)
     })

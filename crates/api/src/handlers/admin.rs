@@ -18,8 +18,8 @@ use crate::dto::{
     UpdateUserRequest, UserListParams, UserPage,
 };
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::RequirePermission;
 use crate::permissions::{AuditRead, RolesRead, RolesWrite, UsersRead, UsersWrite};
+use rolegate_guard::RequirePermission;
 
 /// Longest name echoed back in an error message.
 const MAX_ECHO: usize = 64;

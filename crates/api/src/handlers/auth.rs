@@ -10,7 +10,8 @@ use crate::dto::{
     SignupRequest,
 };
 use crate::error::{ApiError, ErrorBody, authority};
-use crate::extract::{AuthUser, client_ip};
+use crate::extract::client_ip;
+use rolegate_guard::AuthUser;
 
 /// Longest role name echoed back in an error message.
 const MAX_ECHO: usize = 64;
@@ -215,7 +216,7 @@ pub async fn signout_all(
     state: web::Data<AppState>,
     user: AuthUser,
 ) -> Result<HttpResponse, ApiError> {
-    let id = user.user_id().ok_or(ApiError::InvalidToken)?;
+    let id = user.user_id();
     let revoked = state.auth.sign_out_all(UserId(id)).await?;
     tracing::info!(user_id = id, revoked, "signed out of all sessions");
     Ok(HttpResponse::Ok().json(MessageResponse {
@@ -239,7 +240,7 @@ pub async fn signout_all(
 )]
 #[get("/me")]
 pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
-    let id = user.user_id().ok_or(ApiError::InvalidToken)?;
+    let id = user.user_id();
     let profile = state.admin.me(UserId(id)).await?;
     Ok(HttpResponse::Ok().json(MeResponse {
         id: profile.user.id.0,

@@ -5,7 +5,7 @@ use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, get};
 
 use crate::error::ErrorBody;
-use crate::extract::{Admin, AuthUser, Moderator, RequireRole};
+use rolegate_guard::{Admin, AuthUser, Moderator, RequireRole};
 
 fn text(body: &'static str) -> HttpResponse {
     HttpResponse::Ok()

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use jsonwebtoken::{EncodingKey, Header};
 use rolegate_auth::{JwtConfig, KeyKind, KeySet, TokenService, generate_private_pem};
-use rolegate_domain::ports::ManualClock;
+use rolegate_domain::clock::ManualClock;
 use rolegate_domain::{AccessSubject, Permission, RoleName, SystemClock, TokenIssuer};
 use secrecy::SecretString;
 
@@ -24,7 +24,7 @@ fn issuer(keys: KeySet) -> TokenService {
         access_ttl_secs: 900,
         leeway_secs: 0,
     };
-    TokenService::new(config, keys, Arc::new(SystemClock))
+    TokenService::new(config, keys, Arc::new(SystemClock)).unwrap()
 }
 
 fn ed_keys() -> (KeySet, Vec<u8>) {

@@ -39,7 +39,7 @@ pub fn key_set(pems: &[(String, Vec<u8>)]) -> KeySet {
 
 /// A token issuer like rolegate's.
 pub fn issuer(keys: KeySet) -> TokenService {
-    TokenService::new(jwt_config(), keys, Arc::new(SystemClock))
+    TokenService::new(jwt_config(), keys, Arc::new(SystemClock)).unwrap()
 }
 
 /// rolegate's HS256 issuer with [`SECRET`].

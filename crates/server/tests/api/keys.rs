@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rolegate_auth::{JwkSet, JwtConfig, KeyKind, TokenVerifier, generate_private_pem};
+use rolegate_auth::{JwkSet, KeyKind, TokenVerifier, VerifierConfig, generate_private_pem};
 use serde_json::Value;
 
 use crate::helpers::{
@@ -33,11 +33,10 @@ async fn jwks(app: &TestApp) -> (reqwest::header::HeaderMap, JwkSet) {
     (headers, res.json().await.unwrap())
 }
 
-fn verifier_config(app: &TestApp) -> JwtConfig {
-    JwtConfig {
+fn verifier_config(app: &TestApp) -> VerifierConfig {
+    VerifierConfig {
         issuer: app.settings.auth.issuer.clone(),
         audience: app.settings.auth.audience.clone(),
-        access_ttl_secs: 900,
         leeway_secs: 0,
     }
 }
