@@ -2,30 +2,37 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: fuzz bench bench-micro run test test-unit test-sqlite test-mysql test-postgres lint fmt openapi deny build release
+.PHONY: fuzz bench bench-micro run test test-unit test-build test-sqlite test-mysql test-postgres test-timing lint fmt openapi deny build release
 
 ## Serve the API on embedded SQLite (data/rolegate.db), port 8080. No set-up needed.
 run:
 	$(CARGO) run --bin rolegate -- serve
 
-## Unit tests, then the integration suite on SQLite, MariaDB/MySQL and PostgreSQL.
+## Unit tests, then the integration suite on SQLite, MariaDB/MySQL and PostgreSQL
+## (each suite's wall time printed), then the timing test alone.
 ## MySQL/PostgreSQL run when ROLEGATE_TEST_MYSQL_URL / ROLEGATE_TEST_POSTGRES_URL are set.
-test: test-unit test-sqlite test-mysql test-postgres
+test: test-unit test-build test-sqlite test-mysql test-postgres test-timing
+
+# Runs a command and prints its wall time: $(call timed,LABEL,COMMAND)
+timed = start=$$(date +%s%3N); $(2); status=$$?; ms=$$(( $$(date +%s%3N) - start )); \
+	printf '=== %s: %d.%d s wall time ===\n' "$(1)" $$((ms / 1000)) $$((ms % 1000 / 100)); exit $$status
 
 test-unit:
 	@echo "=== unit tests, doc tests and examples ==="
-	$(CARGO) test --workspace --all-targets --exclude rolegate
-	$(CARGO) test -p rolegate --lib --bins
-	$(CARGO) test --workspace --doc
+	@$(call timed,unit tests,$(CARGO) test --workspace --all-targets --exclude rolegate && $(CARGO) test -p rolegate --lib --bins && $(CARGO) test --workspace --doc --all-features)
+
+# Builds the integration suite once, so the per-backend times below are the suites' own.
+test-build:
+	$(CARGO) test -p rolegate --test api --no-run
 
 test-sqlite:
 	@echo "=== integration suite on SQLite ==="
-	ROLEGATE_TEST_DB=sqlite $(CARGO) test -p rolegate --test api
+	@$(call timed,integration suite on SQLite,ROLEGATE_TEST_DB=sqlite $(CARGO) test -p rolegate --test api)
 
 test-mysql:
 	@if [ -n "$$ROLEGATE_TEST_MYSQL_URL" ]; then \
 		echo "=== integration suite on MySQL/MariaDB ($${ROLEGATE_TEST_MYSQL_URL%%@*}@…) ==="; \
-		ROLEGATE_TEST_DB=mysql $(CARGO) test -p rolegate --test api; \
+		$(call timed,integration suite on MySQL/MariaDB,ROLEGATE_TEST_DB=mysql $(CARGO) test -p rolegate --test api); \
 	else \
 		echo "!!! SKIPPED: integration suite on MySQL/MariaDB — set ROLEGATE_TEST_MYSQL_URL (e.g. mysql://root@127.0.0.1:3306) !!!"; \
 	fi
@@ -33,10 +40,15 @@ test-mysql:
 test-postgres:
 	@if [ -n "$$ROLEGATE_TEST_POSTGRES_URL" ]; then \
 		echo "=== integration suite on PostgreSQL ($${ROLEGATE_TEST_POSTGRES_URL%%@*}@…) ==="; \
-		ROLEGATE_TEST_DB=postgres $(CARGO) test -p rolegate --test api; \
+		$(call timed,integration suite on PostgreSQL,ROLEGATE_TEST_DB=postgres $(CARGO) test -p rolegate --test api); \
 	else \
 		echo "!!! SKIPPED: integration suite on PostgreSQL — set ROLEGATE_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable) !!!"; \
 	fi
+
+## The timing test (unknown user vs wrong password), alone: not beside the parallel suite.
+test-timing:
+	@echo "=== timing test, alone ==="
+	@$(call timed,timing test,ROLEGATE_TEST_DB=sqlite $(CARGO) test -p rolegate --test api -- --ignored --exact signin::unknown_user_costs_the_same_as_a_wrong_password)
 
 ## schemathesis against the service's own OpenAPI document (installed into .venv from PyPI).
 fuzz:

@@ -8,19 +8,14 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"username": "alice", "email": "alice@example.com", "password": "correct horse battery", "roles": ["user"]}))]
 pub struct SignupRequest {
-    /// 3–32 characters: letters a-z, digits, `_`, `.`, `-` (unique,
-    /// case-insensitive; full-width letters are folded to ASCII first).
-    #[schema(min_length = 3, max_length = 32, pattern = "^[A-Za-z0-9_.-]{3,32}$")]
+    #[schema(schema_with = crate::schemas::username)]
     pub username: String,
-    /// A plausible e-mail address (unique, stored lower-cased).
-    #[schema(format = Email, max_length = 254)]
+    #[schema(schema_with = crate::schemas::email)]
     pub email: String,
-    /// 8–128 characters.
-    #[schema(format = Password, min_length = 8, max_length = 128)]
+    #[schema(schema_with = crate::schemas::new_password)]
     pub password: String,
-    /// Roles to grant. Without it the user gets `user`. Roles other than
-    /// `user` are granted only when `auth.open_role_signup` is on.
     #[serde(default)]
+    #[schema(schema_with = crate::schemas::signup_roles)]
     pub roles: Option<Vec<String>>,
 }
 
@@ -29,7 +24,7 @@ pub struct SignupRequest {
 pub struct SigninRequest {
     #[schema(min_length = 1)]
     pub username: String,
-    #[schema(format = Password, min_length = 1, max_length = 128)]
+    #[schema(schema_with = crate::schemas::presented_password)]
     pub password: String,
 }
 
@@ -148,11 +143,9 @@ pub struct UserPage {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
-    /// Page number, from 1.
-    #[param(minimum = 1, maximum = 100000)]
+    #[param(schema_with = crate::schemas::page)]
     pub page: Option<u32>,
-    /// Items per page, 1–100 (default 20).
-    #[param(minimum = 1, maximum = 100)]
+    #[param(schema_with = crate::schemas::per_page)]
     pub per_page: Option<u32>,
 }
 
@@ -160,21 +153,20 @@ pub struct PageParams {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UserListParams {
-    /// Page number, from 1.
-    #[param(minimum = 1, maximum = 100000)]
+    #[param(schema_with = crate::schemas::page)]
     pub page: Option<u32>,
-    /// Items per page, 1–100 (default 20).
-    #[param(minimum = 1, maximum = 100)]
+    #[param(schema_with = crate::schemas::per_page)]
     pub per_page: Option<u32>,
-    /// Case-insensitive text to find in the username or the e-mail (at most 64 characters).
-    #[param(max_length = 64)]
+    /// Case-insensitive text to find in the username or the e-mail.
+    #[param(schema_with = crate::schemas::search)]
     pub q: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"roles": ["user", "editor"]}))]
+#[schema(example = json!({"roles": ["user", "moderator", "admin"]}))]
 pub struct SetRolesRequest {
     /// The user's roles after the change (replaces the current ones).
+    #[schema(schema_with = crate::schemas::role_names)]
     pub roles: Vec<String>,
 }
 
@@ -199,20 +191,15 @@ pub struct RoleResponse {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[schema(example = json!({"name": "editor", "description": "Edits articles", "permissions": ["articles:write", "content:read"]}))]
+#[schema(example = json!({"name": "reviewer", "description": "Reviews content", "permissions": ["content:moderate", "content:read"]}))]
 pub struct CreateRoleRequest {
-    /// 2–32 characters: a letter, then letters, digits, `_` or `-` (lower-cased).
-    #[schema(
-        min_length = 2,
-        max_length = 32,
-        pattern = "^[A-Za-z][A-Za-z0-9_-]{1,31}$"
-    )]
+    #[schema(schema_with = crate::schemas::role_name)]
     pub name: String,
     #[serde(default)]
-    #[schema(max_length = 255)]
+    #[schema(schema_with = crate::schemas::description)]
     pub description: Option<String>,
-    /// Names from `GET /api/admin/permissions`.
     #[serde(default)]
+    #[schema(schema_with = crate::schemas::permission_names)]
     pub permissions: Vec<String>,
 }
 
@@ -220,10 +207,11 @@ pub struct CreateRoleRequest {
 #[schema(example = json!({"permissions": ["articles:write", "articles:publish", "content:read"]}))]
 pub struct UpdateRoleRequest {
     /// The role's permissions after the change (replaces the current ones).
+    #[schema(schema_with = crate::schemas::permission_names)]
     pub permissions: Vec<String>,
     /// A new description; unchanged when absent.
     #[serde(default)]
-    #[schema(max_length = 255)]
+    #[schema(schema_with = crate::schemas::description)]
     pub description: Option<String>,
 }
 
@@ -240,11 +228,10 @@ pub struct PermissionResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"name": "articles:write", "description": "Write articles"}))]
 pub struct CreatePermissionRequest {
-    /// `resource:action`, each part a letter then letters, digits, `_` or `-`; at most 64 characters.
-    #[schema(max_length = 64, pattern = "^[a-z][a-z0-9_-]*:[a-z][a-z0-9_-]*$")]
+    #[schema(schema_with = crate::schemas::permission_name)]
     pub name: String,
     #[serde(default)]
-    #[schema(max_length = 255)]
+    #[schema(schema_with = crate::schemas::description)]
     pub description: Option<String>,
 }
 

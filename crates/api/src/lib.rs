@@ -10,6 +10,7 @@ pub mod extract;
 mod handlers;
 mod middleware;
 pub mod openapi;
+mod schemas;
 
 use std::sync::Arc;
 

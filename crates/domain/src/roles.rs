@@ -104,7 +104,7 @@ pub struct Description(String);
 impl Description {
     pub const MAX_LEN: usize = 255;
     /// What a valid description looks like, for API documents (no control characters).
-    pub const PATTERN: &'static str = "^[^\\p{Cc}]*$";
+    pub const PATTERN: &'static str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
 
     pub fn parse(raw: &str) -> Result<Self, String> {
         let d = raw.trim();
@@ -202,6 +202,16 @@ mod tests {
                 prop_assert_eq!(r.as_str().to_ascii_lowercase(), r.as_str());
                 prop_assert!((RoleName::MIN_LEN..=RoleName::MAX_LEN).contains(&r.as_str().len()));
             }
+        }
+
+        #[test]
+        fn what_the_documented_patterns_admit_parses(
+            role in &RoleName::PATTERN[1..RoleName::PATTERN.len() - 1],
+            permission in &Permission::PATTERN[1..Permission::PATTERN.len() - 1],
+        ) {
+            prop_assert!(RoleName::parse(&role).is_ok(), "{role:?}");
+            prop_assume!(permission.len() <= Permission::MAX_LEN);
+            prop_assert!(Permission::parse(&permission).is_ok(), "{permission:?}");
         }
 
         #[test]

@@ -145,7 +145,7 @@ pub async fn list_users(
 /// One user, with the permissions their roles grant.
 #[utoipa::path(
     tag = "admin",
-    params(("id" = i64, Path, description = "The user's id")),
+    params(("id" = i64, Path, description = "The user's id", example = 1)),
     security(("bearer" = []), ("x-access-token" = [])),
     extensions(("x-required-permission" = json!(UsersRead::NAME))),
     responses(
@@ -179,7 +179,7 @@ pub async fn get_user(
 /// roles until they expire.
 #[utoipa::path(
     tag = "admin",
-    params(("id" = i64, Path, description = "The user's id")),
+    params(("id" = i64, Path, description = "The user's id", example = 1)),
     request_body = SetRolesRequest,
     security(("bearer" = []), ("x-access-token" = [])),
     extensions(("x-required-permission" = json!(UsersWrite::NAME))),
@@ -218,7 +218,7 @@ pub async fn set_user_roles(
 /// Disabling the last active admin is refused (409 `last_admin`).
 #[utoipa::path(
     tag = "admin",
-    params(("id" = i64, Path, description = "The user's id")),
+    params(("id" = i64, Path, description = "The user's id", example = 1)),
     request_body = UpdateUserRequest,
     security(("bearer" = []), ("x-access-token" = [])),
     extensions(("x-required-permission" = json!(UsersWrite::NAME))),
@@ -253,7 +253,7 @@ pub async fn update_user(
 /// Deleting the last active admin is refused (409 `last_admin`).
 #[utoipa::path(
     tag = "admin",
-    params(("id" = i64, Path, description = "The user's id")),
+    params(("id" = i64, Path, description = "The user's id", example = 1)),
     security(("bearer" = []), ("x-access-token" = [])),
     extensions(("x-required-permission" = json!(UsersWrite::NAME))),
     responses(

@@ -34,6 +34,7 @@ use chrono::{DateTime, Utc};
 
 pub use operators::{Bootstrap, CreateUser};
 pub use store::{AdminStore, Change, Precondition};
+pub use users::MAX_QUERY_LEN;
 
 use crate::clock::Clock;
 use crate::error::Error;

@@ -38,6 +38,8 @@ pub struct Username(String);
 impl Username {
     pub const MIN_LEN: usize = 3;
     pub const MAX_LEN: usize = 32;
+    /// What a valid name looks like once normalised, for API documents.
+    pub const PATTERN: &'static str = "^[A-Za-z0-9_.-]{3,32}$";
 
     pub fn parse(raw: &str) -> Result<Self, String> {
         if raw.chars().any(char::is_control) {
@@ -83,6 +85,9 @@ pub struct Email(String);
 
 impl Email {
     pub const MAX_LEN: usize = 254;
+    /// The ASCII addresses this accepts, for API documents (stricter than
+    /// the parser, which also takes internationalised addresses).
+    pub const PATTERN: &'static str = "^[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$";
 
     pub fn parse(raw: &str) -> Result<Self, String> {
         let email = raw.trim().to_lowercase();
@@ -269,6 +274,17 @@ mod tests {
                 prop_assert_eq!(e.as_str().matches('@').count(), 1);
                 prop_assert_eq!(e.as_str().to_lowercase(), e.as_str());
             }
+        }
+
+        #[test]
+        fn what_the_documented_username_pattern_admits_parses(s in &Username::PATTERN[1..Username::PATTERN.len() - 1]) {
+            prop_assert!(Username::parse(&s).is_ok(), "{s:?}");
+        }
+
+        #[test]
+        fn what_the_documented_email_pattern_admits_parses(s in &Email::PATTERN[1..Email::PATTERN.len() - 1]) {
+            prop_assume!(s.len() <= Email::MAX_LEN);
+            prop_assert!(Email::parse(&s).is_ok(), "{s:?}");
         }
 
         #[test]

@@ -17,6 +17,8 @@ pub struct Password(SecretString);
 impl Password {
     pub const MIN_LEN: usize = 8;
     pub const MAX_LEN: usize = 128;
+    /// No NUL, for API documents (the lengths are separate).
+    pub const PATTERN: &'static str = "^[^\\u0000]*$";
 
     /// Parses a new password (sign-up): length bounds apply.
     pub fn parse(raw: &str) -> Result<Self, String> {

@@ -188,8 +188,11 @@ async fn hash_overload_is_shed_with_503_and_retry_after() {
 
 /// A correctness check of the dummy-hash path, not a speed target: if unknown
 /// users skipped the hash, their median would be a small fraction of the
-/// wrong-password median.
+/// wrong-password median. Ignored in the parallel suite (240 argon2 checks
+/// next to everything else on two cores is noise); `make test` runs it
+/// alone afterwards (`make test-timing`).
 #[tokio::test]
+#[ignore = "timing: run alone with `make test-timing`"]
 async fn unknown_user_costs_the_same_as_a_wrong_password() {
     let app = spawn_app().await;
     app.signup(
