@@ -4,6 +4,7 @@
 //! The token guards come from `rolegate-guard` (re-exported here); other
 //! services depend on that crate alone, not on this one.
 
+pub mod client_addr;
 pub mod dto;
 pub mod error;
 pub mod extract;
@@ -42,7 +43,8 @@ pub struct HttpSettings {
     pub cors_allowed_origins: Vec<String>,
     /// Send `Strict-Transport-Security` (only behind TLS).
     pub hsts: bool,
-    /// Peers whose `X-Forwarded-For` is trusted; otherwise the TCP peer is the client.
+    /// Peers whose `X-Forwarded-For` is trusted; otherwise the TCP peer is the
+    /// client (see [`client_addr`]).
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 

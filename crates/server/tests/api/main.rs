@@ -16,6 +16,7 @@ mod keys;
 mod limits;
 mod migrate_cli;
 mod persistence;
+mod proxy;
 mod sessions;
 mod signin;
 mod signup;
