@@ -9,6 +9,7 @@ mod helpers;
 mod admin;
 mod cli_users;
 mod concurrency;
+mod config;
 mod errors;
 mod faults;
 mod health_docs;
