@@ -61,6 +61,20 @@ impl Username {
         Ok(Self(normalized))
     }
 
+    /// A username as presented at sign-in, before it is known to be valid:
+    /// not empty and free of control characters, because it keys the rate
+    /// limits and the look-up (a NUL reaches the database on some backends).
+    /// Any other name that is not a valid username is merely unknown.
+    pub fn check_presented(raw: &str) -> Result<(), String> {
+        if raw.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if raw.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
+        Ok(())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -224,6 +238,18 @@ mod tests {
         assert!(Username::parse("ab").is_err());
         assert!(Username::parse(&"a".repeat(33)).is_err());
         assert!(Username::parse("x'; DROP TABLE users;--").is_err());
+    }
+
+    #[test]
+    fn presented_usernames_refuse_only_empty_and_control_characters() {
+        assert!(Username::check_presented("").is_err());
+        assert!(Username::check_presented("ad\u{0}min").is_err());
+        assert!(Username::check_presented("ad\nmin").is_err());
+        assert!(Username::check_presented("x").is_ok(), "merely unknown");
+        assert!(
+            Username::check_presented("\u{0430}dmin").is_ok(),
+            "merely unknown"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod config;
 mod errors;
 mod faults;
 mod health_docs;
+mod hostile;
 mod keys;
 mod limits;
 mod migrate_cli;
