@@ -42,6 +42,9 @@ pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error
         JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
             ApiError::PayloadTooLarge
         }
+        JsonPayloadError::Payload(e) if crate::body_timeout::is_body_timeout(e) => {
+            ApiError::RequestTimeout
+        }
         JsonPayloadError::Deserialize(e) if e.is_eof() && e.line() == 1 && e.column() == 0 => {
             ApiError::bad_request(
                 "empty_body",

@@ -143,6 +143,9 @@ pub struct ServerSettings {
     pub host: String,
     pub port: u16,
     pub workers: usize,
+    /// Seconds a request body may take to arrive, counted from its head;
+    /// past it, 408 `request_timeout` and the connection is closed.
+    pub body_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -337,6 +340,9 @@ impl Settings {
             bail!(
                 "auth.refresh_token_ttl is at most a year and auth.refresh_grace_secs at most 300"
             );
+        }
+        if self.server.body_timeout_secs == 0 {
+            bail!("server.body_timeout_secs must be positive");
         }
         if self.profile == Profile::Production {
             if self.cors.allowed_origins.iter().any(|o| o.contains('*')) {
@@ -625,6 +631,7 @@ mod tests {
         let s = with_env(&[
             ("ROLEGATE__SERVER__PORT", "9000"),
             ("ROLEGATE__SERVER__WORKERS", "2"),
+            ("ROLEGATE__SERVER__BODY_TIMEOUT_SECS", "3"),
             ("ROLEGATE__DATABASE__RUN_MIGRATIONS", "false"),
             ("ROLEGATE__AUTH__OPEN_ROLE_SIGNUP", "TRUE"),
             ("ROLEGATE__AUTH__HASHING__MEMORY_KIB", "20000"),
@@ -647,6 +654,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.server.port, 9000);
         assert_eq!(s.server.workers, 2);
+        assert_eq!(s.server.body_timeout_secs, 3);
         assert!(!s.database.run_migrations);
         assert!(s.auth.open_role_signup);
         assert_eq!(s.auth.hashing.memory_kib, 20000);

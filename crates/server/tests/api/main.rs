@@ -23,4 +23,5 @@ mod proxy;
 mod sessions;
 mod signin;
 mod signup;
+mod slow_body;
 mod test_routes;
