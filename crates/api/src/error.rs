@@ -50,6 +50,9 @@ pub enum ApiError {
     Conflict { code: &'static str, message: String },
     #[error("Request body is too large")]
     PayloadTooLarge,
+    /// The body did not arrive within `server.body_timeout_secs`.
+    #[error("The request body was not received in time.")]
+    RequestTimeout,
     /// A backing service (the database) is unreachable; the cause is logged.
     #[error("a backing service is unavailable")]
     Unavailable(#[source] BoxError),
@@ -84,6 +87,7 @@ impl ApiError {
             Self::InvalidToken => "invalid_token",
             Self::NotFound => "not_found",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::RequestTimeout => "request_timeout",
             Self::Unavailable(_) => "unavailable",
             Self::Overloaded => "overloaded",
             Self::TooManyRequests(_) => "too_many_requests",
@@ -120,6 +124,7 @@ impl ResponseError for ApiError {
             Self::NotFound | Self::NotFoundWith { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -155,6 +160,11 @@ impl ResponseError for ApiError {
             }
             Self::TooManyRequests(seconds) => {
                 res.insert_header((header::RETRY_AFTER, seconds.to_string()));
+            }
+            // The rest of the body may still come: the connection cannot
+            // carry another request.
+            Self::RequestTimeout => {
+                res.force_close();
             }
             _ => {}
         }

@@ -42,6 +42,9 @@ pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error
         JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
             ApiError::PayloadTooLarge
         }
+        JsonPayloadError::Payload(e) if crate::body_timeout::is_body_timeout(e) => {
+            ApiError::RequestTimeout
+        }
         JsonPayloadError::Deserialize(e) if e.is_eof() && e.line() == 1 && e.column() == 0 => {
             ApiError::bad_request(
                 "empty_body",
@@ -85,28 +88,8 @@ fn strip_position(e: &serde_json::Error) -> String {
     }
 }
 
-/// The client's address for rate limits: the TCP peer, or — only when the
-/// peer is a trusted proxy — the right-most `X-Forwarded-For` hop that is
-/// not itself a trusted proxy (the left part of the header is client-made
-/// and can say anything).
+/// The client's address for rate limits; see [`crate::client_addr`].
 pub fn client_ip(req: &HttpRequest, trusted_proxies: &[std::net::IpAddr]) -> String {
-    let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
-        return "unknown".into();
-    };
-    if !trusted_proxies.contains(&peer) {
-        return peer.to_string();
-    }
-    let forwarded = req
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    for hop in forwarded.rsplit(',') {
-        match hop.trim().parse::<std::net::IpAddr>() {
-            Ok(ip) if trusted_proxies.contains(&ip) => continue,
-            Ok(ip) => return ip.to_string(),
-            Err(_) => break,
-        }
-    }
-    peer.to_string()
+    let forwarded = req.headers().get_all("x-forwarded-for");
+    crate::client_addr::client_address(req.peer_addr().map(|a| a.ip()), forwarded, trusted_proxies)
 }

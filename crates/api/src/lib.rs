@@ -4,6 +4,8 @@
 //! The token guards come from `rolegate-guard` (re-exported here); other
 //! services depend on that crate alone, not on this one.
 
+pub mod body_timeout;
+pub mod client_addr;
 pub mod dto;
 pub mod error;
 pub mod extract;
@@ -43,8 +45,12 @@ pub struct HttpSettings {
     pub cors_allowed_origins: Vec<String>,
     /// Send `Strict-Transport-Security` (only behind TLS).
     pub hsts: bool,
-    /// Peers whose `X-Forwarded-For` is trusted; otherwise the TCP peer is the client.
+    /// Peers whose `X-Forwarded-For` is trusted; otherwise the TCP peer is the
+    /// client (see [`client_addr`]).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// How long a request body may take to arrive after its head (see
+    /// [`body_timeout`]); past it, 408 and the connection is closed.
+    pub body_timeout: std::time::Duration,
 }
 
 impl Default for HttpSettings {
@@ -53,6 +59,7 @@ impl Default for HttpSettings {
             cors_allowed_origins: vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()],
             hsts: false,
             trusted_proxies: Vec::new(),
+            body_timeout: std::time::Duration::from_secs(15),
         }
     }
 }
@@ -109,6 +116,8 @@ pub fn build_app(
             }),
         )
         .default_service(web::to(not_found))
+        .app_data(body_timeout::BodyTimeout(http.body_timeout))
+        .wrap(actix_web::middleware::from_fn(body_timeout::body_deadline))
         .wrap(middleware::cors(&http))
         .wrap(actix_web::middleware::from_fn(middleware::security_headers))
         .app_data(web::Data::new(middleware::HeaderPolicy { hsts: http.hsts }))

@@ -42,7 +42,37 @@ pub(crate) fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::Open
         SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-access-token"))),
     );
     name_required_permissions(&mut api);
+    document_body_timeouts(&mut api);
     api
+}
+
+/// Every operation that takes a body may answer 408 (see [`crate::body_timeout`]).
+fn document_body_timeouts(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let response = ResponseBuilder::new()
+        .description(
+            "The request body did not arrive within the server's body timeout \
+             (request_timeout); the connection is closed",
+        )
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    for item in api.paths.paths.values_mut() {
+        for op in [&mut item.put, &mut item.post, &mut item.patch]
+            .into_iter()
+            .flatten()
+            .filter(|op| op.request_body.is_some())
+        {
+            op.responses
+                .responses
+                .entry("408".to_owned())
+                .or_insert_with(|| RefOr::T(response.clone()));
+        }
+    }
 }
 
 /// Each admin operation's `x-required-permission` comes from the marker type

@@ -68,16 +68,42 @@ impl Backend {
     }
 }
 
-/// A URL with any password replaced, for logs.
-pub fn redact_url(url: &str) -> String {
-    match (url.split_once("://"), url.rfind('@')) {
-        (Some((scheme, rest)), Some(at)) if at > scheme.len() => {
-            let creds = &rest[..at - scheme.len() - 3];
-            let user = creds.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***@{}", &url[at + 1..])
-        }
-        _ => url.to_owned(),
+/// Query parameters whose value is a secret (compared case-insensitively).
+const SECRET_PARAMS: [&str; 6] = ["password", "pass", "pwd", "secret", "token", "sslpassword"];
+
+/// A database URL as logs and error messages may show it: the password of
+/// the user part and the values of password-like query parameters
+/// (`password`, `pass`, `pwd`, `secret`, `token`, `sslpassword`, any case)
+/// become `***`. A URL that does not parse keeps only its scheme.
+pub fn redact_url(raw: &str) -> String {
+    let Ok(mut url) = url::Url::parse(raw) else {
+        let scheme = raw
+            .split_once(':')
+            .map(|(s, _)| s)
+            .filter(|s| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+'))
+            .unwrap_or("");
+        return format!("{scheme}:<unparsable URL, not shown>");
+    };
+    if url.password().is_some() {
+        // Fails only for URLs that cannot have credentials, which have none.
+        let _ = url.set_password(Some("***"));
     }
+    let secret = |key: &str| SECRET_PARAMS.iter().any(|p| key.eq_ignore_ascii_case(p));
+    if url.query_pairs().any(|(k, _)| secret(&k)) {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret(&k) {
+                    "***".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
 }
 
 /// The database: a connection pool plus the store implementations.
@@ -242,5 +268,48 @@ mod tests {
         );
         assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
         assert!(!redact_url("mysql://root:pw@127.0.0.1/x").contains("pw"));
+    }
+
+    #[test]
+    fn redaction_hides_password_like_query_parameters() {
+        assert_eq!(
+            redact_url("postgres://app@db/rg?password=hunter2&sslmode=disable"),
+            "postgres://app@db/rg?password=***&sslmode=disable"
+        );
+        for key in [
+            "password",
+            "PASSWORD",
+            "Pass",
+            "pwd",
+            "secret",
+            "token",
+            "sslpassword",
+            "pass%77ord",
+        ] {
+            let shown = redact_url(&format!(
+                "mysql://root:pw1@h:3306/db?ssl-mode=DISABLED&{key}=hunter2"
+            ));
+            assert!(!shown.contains("hunter2"), "{key}: {shown}");
+            assert!(!shown.contains("pw1"), "{key}: {shown}");
+            assert!(shown.contains("ssl-mode=DISABLED"), "{shown}");
+        }
+        assert!(!redact_url("postgres://u:p%40ss@h/db").contains("ss@"));
+        assert_eq!(
+            redact_url("postgres://u@h/db?sslmode=disable"),
+            "postgres://u@h/db?sslmode=disable",
+            "nothing to hide: unchanged"
+        );
+        assert_eq!(
+            redact_url("sqlite://data/x.db?mode=rwc"),
+            "sqlite://data/x.db?mode=rwc"
+        );
+        assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+    }
+
+    #[test]
+    fn an_unparsable_url_shows_only_its_scheme() {
+        let shown = redact_url("postgres://u:ab/cd@host:notaport/db");
+        assert_eq!(shown, "postgres:<unparsable URL, not shown>");
+        assert!(!redact_url("no scheme hunter2").contains("hunter2"));
     }
 }

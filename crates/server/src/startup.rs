@@ -190,6 +190,9 @@ impl Application {
                 cors_allowed_origins: settings.cors.allowed_origins.clone(),
                 hsts: settings.http.hsts,
                 trusted_proxies: settings.rate_limit.trusted_proxies.clone(),
+                body_timeout: std::time::Duration::from_secs(
+                    settings.server.body_timeout_secs.max(1),
+                ),
             },
         };
 

@@ -109,9 +109,7 @@ pub async fn signin(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut errors = FieldErrors::default();
-    if body.username.is_empty() {
-        errors.add("username", "must not be empty");
-    }
+    errors.check("username", Username::check_presented(&body.username));
     let password = errors.check("password", Password::parse_presented(&body.password));
     let Some(password) = password.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Validation(errors));

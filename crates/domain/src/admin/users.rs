@@ -43,6 +43,11 @@ impl AdminService {
         page: PageRequest,
     ) -> Result<Page<User>, Error> {
         self.check(granted).await?;
+        // A NUL gave 500 on PostgreSQL, every user on SQLite and none on
+        // MariaDB: refuse control characters the same way everywhere.
+        if query.is_some_and(|q| q.chars().any(char::is_control)) {
+            return Err(Error::invalid("q", "must not contain control characters"));
+        }
         let query = query.map(str::trim).filter(|q| !q.is_empty());
         if query.is_some_and(|q| q.chars().count() > MAX_QUERY_LEN) {
             return Err(Error::invalid(

@@ -121,6 +121,8 @@ impl Throttle {
         password: &Password,
         client: &str,
     ) -> Result<SignedIn, Error> {
+        // Before anything else: the name keys the limits in the store.
+        Username::check_presented(username).map_err(|m| Error::invalid("username", m))?;
         let account = Self::account_key(username);
         if let Some(wait) = self.signin_blocked(&account, client).await? {
             return Err(Error::RateLimited(wait));
@@ -376,6 +378,25 @@ mod tests {
             t.sign_in(&auth, "X Y", &wrong, "5.6.7.8").await,
             Err(Error::RateLimited(_))
         ));
+    }
+
+    /// The name keys the limits in the store: a NUL must never get there.
+    #[tokio::test]
+    async fn a_name_with_control_characters_is_refused_before_the_store_or_the_hash() {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let (_, hasher, auth, t) = service(clock);
+        let wrong = Password::parse_presented("wrong").unwrap();
+        for name in ["bob\0", "\0", "bo\nb", ""] {
+            assert!(
+                matches!(
+                    t.sign_in(&auth, name, &wrong, "1.2.3.4").await,
+                    Err(Error::Validation(f)) if f.0.contains_key("username")
+                ),
+                "{name:?}"
+            );
+        }
+        assert_eq!(hasher.verifications(), 0);
+        assert_eq!(t.store.get("signin:ip:1.2.3.4").await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -199,6 +199,7 @@ fn init_logs() {
     INIT.get_or_init(|| {
         let _ = tracing_subscriber::fmt()
             .with_env_filter("debug,h2=info,hyper=info,reqwest=info,sqlx=info")
+            .fmt_fields(rolegate::telemetry::EscapedFields)
             .with_writer(|| CaptureWriter)
             .with_ansi(false)
             .try_init();

@@ -147,6 +147,15 @@ async fn user_search_is_bounded() {
         admin.list_users(token(root), Some(&"a".repeat(65)), page).await,
         Err(Error::Validation(f)) if f.0.contains_key("q")
     ));
+    for q in ["a\0b", "\0", "ali\n", "\u{1b}[31m", "x\u{7f}"] {
+        assert!(
+            matches!(
+                admin.list_users(token(root), Some(q), page).await,
+                Err(Error::Validation(f)) if f.0.contains_key("q")
+            ),
+            "{q:?}"
+        );
+    }
     let found = admin
         .list_users(token(root), Some("  ALI "), page)
         .await

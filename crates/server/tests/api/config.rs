@@ -1,0 +1,293 @@
+//! Configuration that must say what it means: secrets from the environment
+//! byte for byte, production refusing weak settings before it touches the
+//! database, and start-up errors that show no database password.
+
+use std::io::BufRead as _;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rolegate::settings::{Profile, Settings};
+use rolegate::startup::Application;
+use sea_orm::{ConnectionTrait, Database};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestDb, config_dir, unique_name};
+
+/// `rolegate serve` as a child process with the test profile, port 0 and
+/// the given environment; killed on drop.
+struct Served {
+    child: Child,
+    address: String,
+    data: PathBuf,
+}
+
+impl Served {
+    async fn start(env: &[(&str, &str)]) -> Self {
+        let data = std::env::temp_dir().join(format!("rolegate-served-{}", unique_name("d")));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rolegate"))
+            .arg("serve")
+            .env_remove("RUST_LOG")
+            .env("ROLEGATE_ENV", "test")
+            .env("ROLEGATE_CONFIG_DIR", config_dir())
+            .env("ROLEGATE__SERVER__PORT", "0")
+            .env("ROLEGATE__LOG__LEVEL", "info")
+            .env("ROLEGATE__LOG__FORMAT", "pretty")
+            .env("ROLEGATE__DATA__DIR", &data)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Read the log on a thread (it keeps draining it) until the address.
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<String, String>>();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            let mut seen = String::new();
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(address) = line
+                    .split_whitespace()
+                    .find_map(|word| word.strip_prefix("address="))
+                    .filter(|_| line.contains("rolegate listening"))
+                {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(Ok(address.trim_matches('"').to_owned()));
+                    }
+                } else if tx.is_some() {
+                    seen.push_str(&line);
+                    seen.push('\n');
+                }
+            }
+            if let Some(tx) = tx.take() {
+                let _ = tx.send(Err(seen));
+            }
+        });
+        let address = match tokio::time::timeout(Duration::from_secs(60), rx).await {
+            Ok(Ok(Ok(address))) => address,
+            other => {
+                let _ = child.kill();
+                panic!("rolegate serve did not start: {other:?}");
+            }
+        };
+        Self {
+            child,
+            address,
+            data,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+/// `config` with `try_parsing(true)` read a digits-only secret as a number
+/// (40 digits became a rounded float, `000…0123` became `123`).
+#[tokio::test]
+async fn a_digits_only_secret_from_the_environment_is_used_byte_for_byte() {
+    let db = TestDb::create().await;
+    let secret = "8405729163049581726354019283746501928374";
+    let served = Served::start(&[
+        ("ROLEGATE__DATABASE__URL", db.url.as_str()),
+        ("ROLEGATE__AUTH__JWT_SECRET", secret),
+    ])
+    .await;
+    let client = reqwest::Client::new();
+    let name = unique_name("digits");
+    let password = "a good long password";
+    let res = client
+        .post(served.url("/api/auth/signup"))
+        .json(&json!({"username": name, "email": format!("{name}@example.com"), "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let res = client
+        .post(served.url("/api/auth/signin"))
+        .json(&json!({"username": name, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    let issued = body["accessToken"].as_str().unwrap();
+
+    // The server signs with exactly those bytes…
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_audience(&["rolegate"]);
+    validation.set_issuer(&["rolegate"]);
+    jsonwebtoken::decode::<Value>(
+        issued,
+        &DecodingKey::from_secret(secret.as_bytes()),
+        &validation,
+    )
+    .expect("the server's token verifies with the digits as given");
+
+    // …and accepts a token another program signed with them.
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "iss": "rolegate", "aud": "rolegate", "sub": "987654321", "exp": now + 600,
+        "iat": now, "jti": "elsewhere", "name": "ghost", "roles": ["admin"],
+    });
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = jsonwebtoken::decode_header(issued).unwrap().kid;
+    header.typ = Some("at+jwt".into());
+    let token = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap();
+    let res = client
+        .get(served.url("/api/test/admin"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    drop(served);
+}
+
+/// A production configuration that starts, on `db`.
+fn production_on(db: &TestDb) -> Settings {
+    let mut s = Settings::load_from(&config_dir(), Profile::Production, false).unwrap();
+    s.server.host = "127.0.0.1".into();
+    s.server.port = 0;
+    s.server.workers = 1;
+    s.database.url = db.url.clone();
+    s.data.dir = std::env::temp_dir().join(format!("rolegate-data-{}", unique_name("p")));
+    s.auth.jwt_secret = SecretString::from(format!("prod-{}", uuid::Uuid::new_v4().simple()));
+    s.cors.allowed_origins = vec!["https://app.example.com".into()];
+    s
+}
+
+async fn migrated(db: &TestDb) -> bool {
+    let conn = Database::connect(db.url.as_str()).await.unwrap();
+    let found = conn
+        .execute_unprepared("SELECT COUNT(*) FROM seaql_migrations")
+        .await
+        .is_ok();
+    let _ = conn.close().await;
+    found
+}
+
+#[tokio::test]
+async fn production_refuses_weak_settings_before_touching_the_database() {
+    let db = TestDb::create().await;
+    let dir = std::env::temp_dir().join(format!("rolegate-prod-{}", unique_name("s")));
+    std::fs::create_dir_all(&dir).unwrap();
+    let readable = dir.join("jwt-secret");
+    std::fs::write(&readable, format!("{}\n", uuid::Uuid::new_v4().simple())).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&readable, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let readable = readable.display().to_string();
+
+    type Spoil = Box<dyn Fn(&mut Settings)>;
+    let cases: Vec<(&str, Spoil, &str)> = vec![
+        (
+            "a placeholder secret (32 × a)",
+            Box::new(|s| s.auth.jwt_secret = SecretString::from("a".repeat(32))),
+            "distinct bytes",
+        ),
+        (
+            "a secret file readable by others",
+            Box::new(move |s| {
+                s.auth.jwt_secret = SecretString::from("");
+                s.auth.jwt_secret_file = readable.clone();
+            }),
+            "auth.jwt_secret_file",
+        ),
+        (
+            "a leeway over 5 minutes",
+            Box::new(|s| s.auth.leeway_secs = 301),
+            "auth.leeway_secs",
+        ),
+        (
+            "access tokens living over 24 h",
+            Box::new(|s| s.auth.access_token_ttl = 24 * 3600 + 1),
+            "auth.access_token_ttl",
+        ),
+        (
+            "refresh tokens living over 90 days",
+            Box::new(|s| s.auth.refresh_token_ttl = 90 * 24 * 3600 + 1),
+            "auth.refresh_token_ttl",
+        ),
+    ];
+    for (what, spoil, expected) in cases {
+        let mut s = production_on(&db);
+        spoil(&mut s);
+        let err = match Application::build(s).await {
+            Ok(_) => panic!("production started with {what}"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(
+            err.starts_with("production: ") && err.contains(expected),
+            "{what}: {err}"
+        );
+        assert!(!migrated(&db).await, "{what}: refused before migrating");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+
+    // The control: the same configuration unspoiled starts and migrates.
+    let app = Application::build(production_on(&db)).await.unwrap();
+    let handle = app.handle();
+    let running = tokio::spawn(app.run_until_stopped());
+    handle.stop(true).await;
+    let _ = running.await;
+    assert!(migrated(&db).await);
+}
+
+/// The start-up error names the database, without its passwords.
+#[tokio::test]
+async fn start_up_errors_do_not_show_database_passwords() {
+    for url in [
+        "postgres://rolegate:hunter2-user@127.0.0.1:9/rg?sslmode=disable&password=hunter3-query",
+        "mysql://root:hunter2-user@127.0.0.1:9/rg?PWD=hunter3-query&sslpassword=hunter4-tls",
+    ] {
+        let url = url.to_owned();
+        let (ok, out) = tokio::task::spawn_blocking(move || {
+            let out = Command::new(env!("CARGO_BIN_EXE_rolegate"))
+                .arg("serve")
+                .env_remove("RUST_LOG")
+                .env("ROLEGATE_ENV", "test")
+                .env("ROLEGATE_CONFIG_DIR", config_dir())
+                .env("ROLEGATE__DATABASE__URL", &url)
+                .env("ROLEGATE__DATABASE__CONNECT_TIMEOUT_MS", "500")
+                .env("ROLEGATE__DATABASE__ACQUIRE_TIMEOUT_MS", "500")
+                .env("ROLEGATE__LOG__LEVEL", "debug")
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            (out.status.success(), text)
+        })
+        .await
+        .unwrap();
+        assert!(!ok, "{out}");
+        assert!(
+            out.contains("connecting to ") && out.contains("127.0.0.1:9/rg"),
+            "the error names the database: {out}"
+        );
+        assert!(!out.contains("hunter"), "a password is shown: {out}");
+    }
+}
