@@ -94,6 +94,7 @@ pub struct AuthSettings {
     pub access_token_ttl: u64,
     pub refresh_token_ttl: u64,
     pub refresh_grace_secs: u64,
+    pub max_sessions_per_user: u32,
     pub purge_interval_secs: u64,
     pub leeway_secs: u64,
     pub verify_cache_size: usize,

@@ -163,6 +163,7 @@ impl Application {
                 open_role_signup: settings.auth.open_role_signup,
                 refresh_ttl_secs: i64::try_from(settings.auth.refresh_token_ttl)?,
                 refresh_grace_secs: i64::try_from(settings.auth.refresh_grace_secs)?,
+                max_sessions_per_user: settings.auth.max_sessions_per_user,
             },
         );
         let attempts: Arc<dyn rolegate_domain::AttemptStore> = match settings.rate_limit.store {

@@ -139,9 +139,10 @@ pub async fn signin(
 ///
 /// Every use rotates: the presented token stops working. Presenting a token
 /// that was already used revokes the whole session (a stolen token is useless
-/// once either party uses it), except once within a few seconds of its
-/// rotation, when it gets the same successor (two tabs refreshing at once).
-/// Roles are read fresh from the database.
+/// once either party uses it), except within a few seconds of its rotation
+/// while the successor is unused: then it gets that same successor, however
+/// often it is presented (several tabs refreshing at once). Roles are read
+/// fresh from the database.
 #[utoipa::path(
     tag = "auth",
     request_body = RefreshRequest,
