@@ -113,11 +113,18 @@ pub enum AttemptStoreKind {
 pub struct RateLimitSettings {
     pub store: AttemptStoreKind,
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Failed sign-ins per account from one client address (the strict limit).
     pub signin_account_max_failures: u32,
+    /// Failed sign-ins per account from all addresses together (a ceiling).
+    pub signin_account_max_failures_all: u32,
     pub signin_client_max_failures: u32,
     pub signin_window_secs: i64,
     pub signin_backoff_base_secs: i64,
     pub signin_backoff_max_secs: i64,
+    /// Sign-ins, successful or not, per client address and per account.
+    pub signin_per_client: u32,
+    pub signin_per_account: u32,
+    pub signin_total_window_secs: i64,
     pub signup_per_client: u32,
     pub signup_window_secs: i64,
     pub refresh_per_client: u32,
@@ -140,11 +147,54 @@ impl RateLimitSettings {
             backoff_max_secs: window_secs,
         };
         rolegate_domain::Limits {
-            signin_per_account: signin(self.signin_account_max_failures),
-            signin_per_client: signin(self.signin_client_max_failures),
+            signin_failures_per_pair: signin(self.signin_account_max_failures),
+            signin_failures_per_account: signin(self.signin_account_max_failures_all),
+            signin_failures_per_client: signin(self.signin_client_max_failures),
+            signin_per_client: count(self.signin_per_client, self.signin_total_window_secs),
+            signin_per_account: count(self.signin_per_account, self.signin_total_window_secs),
             signup_per_client: count(self.signup_per_client, self.signup_window_secs),
             refresh_per_client: count(self.refresh_per_client, self.refresh_window_secs),
         }
+    }
+}
+
+impl RateLimitSettings {
+    /// Every limit admits at least one attempt per positive window.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let maxima = [
+            (
+                "signin_account_max_failures",
+                self.signin_account_max_failures,
+            ),
+            (
+                "signin_account_max_failures_all",
+                self.signin_account_max_failures_all,
+            ),
+            (
+                "signin_client_max_failures",
+                self.signin_client_max_failures,
+            ),
+            ("signin_per_client", self.signin_per_client),
+            ("signin_per_account", self.signin_per_account),
+            ("signup_per_client", self.signup_per_client),
+            ("refresh_per_client", self.refresh_per_client),
+        ];
+        if let Some((name, _)) = maxima.iter().find(|(_, max)| *max == 0) {
+            bail!("rate_limit.{name} must be at least 1");
+        }
+        let windows = [
+            ("signin_window_secs", self.signin_window_secs),
+            ("signin_total_window_secs", self.signin_total_window_secs),
+            ("signup_window_secs", self.signup_window_secs),
+            ("refresh_window_secs", self.refresh_window_secs),
+        ];
+        if let Some((name, _)) = windows.iter().find(|(_, secs)| *secs <= 0) {
+            bail!("rate_limit.{name} must be positive");
+        }
+        if self.signin_backoff_base_secs < 0 || self.signin_backoff_max_secs < 0 {
+            bail!("rate_limit.signin_backoff_base_secs and _max_secs must not be negative");
+        }
+        Ok(())
     }
 }
 
@@ -260,6 +310,7 @@ impl Settings {
                 "auth.refresh_token_ttl is at most a year and auth.refresh_grace_secs at most 300"
             );
         }
+        self.rate_limit.validate()?;
         if self.profile == Profile::Production {
             if self.cors.allowed_origins.iter().any(|o| o.contains('*')) {
                 bail!(

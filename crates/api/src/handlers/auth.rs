@@ -96,7 +96,7 @@ pub async fn signup(
             example = json!({"error": "invalid_credentials", "message": "Invalid username or password."})),
         (status = 403, description = "Account disabled", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 429, description = "Too many failed sign-ins for this account or address (Retry-After)", body = ErrorBody,
+        (status = 429, description = "Too many failed sign-ins for this account from this address, for this account, or from this address; or too many sign-ins from this address or for this account (Retry-After). The password was not checked.", body = ErrorBody,
             example = json!({"error": "too_many_requests", "message": "Too many attempts. Please retry in 30 seconds."})),
         (status = 503, description = "Database unavailable, or password hashing at capacity (Retry-After)", body = ErrorBody),
     )
@@ -116,7 +116,7 @@ pub async fn signin(
     let Some(password) = password.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
-    // Rate limits: checked before the password, counted after a failure.
+    // Rate limits: each attempt is reserved before the password is checked.
     let client = client_ip(&req, &state.http.trusted_proxies);
     let signed_in = state
         .throttle

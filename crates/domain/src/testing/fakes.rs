@@ -150,9 +150,38 @@ impl SessionStore for InMemory {
 pub struct PlainHasher {
     hashes: AtomicUsize,
     verifications: AtomicUsize,
+    yielding: bool,
+}
+
+/// Returns `Pending` once (waking itself), then `Ready`: a point where other
+/// tasks run, as they do while a real hash is computed off the async workers.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
 }
 
 impl PlainHasher {
+    /// A hasher whose checks let other tasks run in the middle (as argon2 on
+    /// its thread pool does), so that concurrent sign-ins really interleave.
+    pub fn yielding() -> Self {
+        Self {
+            yielding: true,
+            ..Self::default()
+        }
+    }
+
     /// How many passwords were hashed.
     pub fn hashes(&self) -> usize {
         self.hashes.load(Ordering::SeqCst)
@@ -176,6 +205,9 @@ impl PasswordHasher for PlainHasher {
         hash: Option<&PasswordHash>,
     ) -> Result<bool, HashError> {
         self.verifications.fetch_add(1, Ordering::SeqCst);
+        if self.yielding {
+            YieldOnce(false).await;
+        }
         Ok(hash.is_some_and(|h| h.as_str() == format!("plain:{}", password.expose())))
     }
 }

@@ -14,6 +14,7 @@ mod faults;
 mod health_docs;
 mod keys;
 mod limits;
+mod lockout;
 mod migrate_cli;
 mod persistence;
 mod sessions;
