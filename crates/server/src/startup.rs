@@ -44,11 +44,13 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     Ok(db)
 }
 
-/// The administration use cases over the database.
+/// The administration use cases over the database, clearing sign-in
+/// counters in `attempts` (the throttle's store).
 pub fn admin_service(
     db: &Database,
     hasher: Arc<dyn PasswordHasher>,
     clock: Arc<dyn Clock>,
+    attempts: Arc<dyn AttemptStore>,
 ) -> AdminService {
     let store = Arc::new(db.clone());
     AdminService::new(AdminDeps {
@@ -56,6 +58,7 @@ pub fn admin_service(
         users: store,
         hasher,
         clock,
+        attempts,
     })
 }
 
@@ -150,7 +153,7 @@ impl Application {
             crate::settings::AttemptStoreKind::Memory => Arc::new(MemoryAttempts::default()),
             crate::settings::AttemptStoreKind::Database => store.clone(),
         };
-        let admin = admin_service(&db, hasher.clone(), clock.clone());
+        let admin = admin_service(&db, hasher.clone(), clock.clone(), attempts.clone());
         if settings.bootstrap.enabled() {
             bootstrap_admin(&settings, &admin).await?;
         }

@@ -38,6 +38,7 @@ pub use store::{AdminStore, Change, Precondition};
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::roles::{Permission, RoleInfo, RoleName};
+use crate::throttle::AttemptStore;
 use crate::users::{PasswordHasher, UserId, UserProfile, UserStore};
 
 /// What administration depends on.
@@ -47,6 +48,8 @@ pub struct AdminDeps {
     pub users: Arc<dyn UserStore>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,
+    /// The sign-in counters (the throttle's store), which an unlock clears.
+    pub attempts: Arc<dyn AttemptStore>,
 }
 
 /// The administration use cases.

@@ -137,7 +137,7 @@ impl State {
 #[derive(Debug, Clone, Default)]
 pub struct InMemory {
     state: Arc<Mutex<State>>,
-    /// The rate-limit counters (hand them to a `Throttle`).
+    /// The rate-limit counters the admin's unlock clears.
     attempts: Arc<MemoryAttempts>,
 }
 
@@ -298,6 +298,7 @@ impl InMemory {
             users: Arc::new(self.clone()),
             hasher,
             clock,
+            attempts: self.attempts.clone(),
         })
     }
 

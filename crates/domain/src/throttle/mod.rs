@@ -135,6 +135,26 @@ fn pair_prefix(account: &str) -> String {
     format!("signin:pair:{account}|")
 }
 
+/// Clears every sign-in counter of the account named `username` (every
+/// address's). Returns how many counters were removed.
+pub(crate) async fn clear_account(
+    store: &dyn AttemptStore,
+    username: &str,
+) -> Result<u64, StoreError> {
+    let account = Throttle::account_key(username);
+    let mut cleared = store.clear_prefix(&pair_prefix(&account)).await?;
+    for key in [
+        format!("signin:acct:{account}"),
+        format!("signin:total:acct:{account}"),
+    ] {
+        if store.get(&key).await?.is_some() {
+            store.clear(&key).await?;
+            cleared += 1;
+        }
+    }
+    Ok(cleared)
+}
+
 /// Rate limiting over an `AttemptStore`.
 #[derive(Clone)]
 pub struct Throttle {

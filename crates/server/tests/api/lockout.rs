@@ -1,11 +1,12 @@
 //! Sign-in limits under attack: concurrent guesses check at most the limit's
-//! number of passwords; an attacker's address is blocked, not the owner.
+//! number of passwords; an attacker's address is blocked, not the owner; an
+//! admin (API or command line) clears an account's counters.
 
 use futures_util::future::join_all;
 use rolegate::settings::AttemptStoreKind;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, expect_error, spawn_app_with, trusting_the_test_proxy};
+use crate::helpers::{TestApp, cli, expect_error, spawn_app_with, trusting_the_test_proxy};
 
 const PW: &str = "correct horse battery";
 const ATTACKER: &str = "203.0.113.66";
@@ -37,6 +38,19 @@ async fn account(app: &TestApp, name: &str) -> i64 {
         .await
         .unwrap();
     body["id"].as_i64().unwrap()
+}
+
+/// Signs up `name` with `roles`: (id, access token).
+async fn account_with_roles(app: &TestApp, name: &str, roles: &[&str]) -> (i64, String) {
+    let res = app
+        .signup(name, &format!("{name}@example.com"), PW, Some(roles))
+        .await;
+    assert_eq!(res.status(), 201);
+    let body: Value = app.signin(name, PW).await.json().await.unwrap();
+    (
+        body["id"].as_i64().unwrap(),
+        body["accessToken"].as_str().unwrap().to_owned(),
+    )
 }
 
 /// The attacker's address spends the account's budget: 5 × 401, then 429.
@@ -127,4 +141,98 @@ async fn guessing_from_many_addresses_meets_the_accounts_ceiling() {
         "too_many_requests",
     )
     .await;
+}
+
+async fn unlock(app: &TestApp, token: &str, id: &str) -> reqwest::Response {
+    app.client
+        .post(app.url(&format!("/api/admin/users/{id}/unlock")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_admin_unlock_frees_the_account_from_every_address() {
+    let app = app_with(AttemptStoreKind::Memory).await;
+    let id = account(&app, "locked").await;
+    blocked_by_the_attacker(&app, "locked").await;
+    let helper = app.user_token("helper", &["moderator"]).await;
+    let root = app.user_token("root", &["admin"]).await;
+
+    expect_error(
+        unlock(&app, &helper, &id.to_string()).await,
+        403,
+        "missing_permission",
+    )
+    .await;
+    expect_error(unlock(&app, &root, "999999").await, 404, "not_found").await;
+    expect_error(unlock(&app, &root, "abc").await, 400, "invalid_path").await;
+    let res = unlock(&app, &root, &id.to_string()).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["username"], "locked");
+
+    // the attacker's address may try again: checked (401), not refused
+    expect_error(
+        app.signin_from(ATTACKER, "locked", "another guess").await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    let audit: Value = app
+        .client
+        .get(app.url("/api/admin/audit"))
+        .bearer_auth(&root)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(audit["items"][0]["action"], "user.unlock");
+    assert_eq!(audit["items"][0]["target"], format!("user:{id}"));
+}
+
+#[tokio::test]
+async fn an_admin_cannot_unlock_an_account_that_outranks_them() {
+    let app = app_with(AttemptStoreKind::Memory).await;
+    let (root_id, root) = account_with_roles(&app, "topdog", &["admin"]).await;
+    let res = app
+        .client
+        .post(app.url("/api/admin/roles"))
+        .bearer_auth(&root)
+        .json(
+            &serde_json::json!({"name": "helpdesk", "permissions": ["users:read", "users:write"]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let (_, desk) = account_with_roles(&app, "desk", &["helpdesk"]).await;
+    expect_error(
+        unlock(&app, &desk, &root_id.to_string()).await,
+        403,
+        "escalation",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_command_line_unlocks_an_account() {
+    let app = app_with(AttemptStoreKind::Database).await;
+    account(&app, "cliuser").await;
+    blocked_by_the_attacker(&app, "cliuser").await;
+    let (ok, out) = cli(&app.db.url, &["user", "unlock", "CliUser"], None).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("cliuser (id "), "{out}");
+    assert!(out.contains("unlocked"), "{out}");
+    expect_error(
+        app.signin_from(ATTACKER, "cliuser", "another guess").await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    let (ok, out) = cli(&app.db.url, &["user", "unlock", "nobody_here"], None).await;
+    assert!(!ok, "{out}");
 }
