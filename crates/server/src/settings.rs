@@ -523,6 +523,31 @@ mod tests {
     }
 
     #[test]
+    fn rate_limits_have_generous_defaults_and_are_validated() {
+        let mut s = Settings::load_from(&config_dir(), Profile::Development, false).unwrap();
+        let r = &s.rate_limit;
+        assert_eq!(
+            (
+                r.signin_account_max_failures,
+                r.signin_account_max_failures_all,
+                r.signin_client_max_failures,
+                r.signin_per_client,
+                r.signin_per_account,
+                r.signin_total_window_secs,
+            ),
+            (5, 100, 30, 60, 30, 60)
+        );
+        assert_eq!(s.auth.max_sessions_per_user, 50);
+        assert!(s.validate().is_ok());
+        s.rate_limit.signin_per_account = 0;
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("rate_limit.signin_per_account"), "{err}");
+        s.rate_limit.signin_per_account = 30;
+        s.rate_limit.signin_total_window_secs = 0;
+        assert!(s.validate().is_err());
+    }
+
+    #[test]
     fn unknown_profile_is_an_error() {
         assert!(Profile::parse("staging").is_err());
         assert_eq!(Profile::parse("").unwrap(), Profile::Development);

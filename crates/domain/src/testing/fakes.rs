@@ -122,7 +122,7 @@ impl SessionStore for InMemory {
             })
             .map(|t| (t.id, t.family.clone()))
             .collect();
-        heads.sort_by(|a, b| b.0.cmp(&a.0));
+        heads.sort_by_key(|h| std::cmp::Reverse(h.0));
         let old: Vec<String> = heads.into_iter().skip(keep as usize).map(|h| h.1).collect();
         let mut n = 0;
         for t in s
