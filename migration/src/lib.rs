@@ -9,6 +9,7 @@ mod m20261127_000001_users_roles_permissions;
 mod m20261127_000002_refresh_tokens;
 mod m20261127_000003_auth_attempts;
 mod m20261127_000004_audit_events;
+mod m20261201_000005_refresh_seal_aead;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_refresh_tokens::Migration),
             Box::new(m20261127_000003_auth_attempts::Migration),
             Box::new(m20261127_000004_audit_events::Migration),
+            Box::new(m20261201_000005_refresh_seal_aead::Migration),
         ]
     }
 }

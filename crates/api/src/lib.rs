@@ -144,6 +144,7 @@ fn routes(cfg: &mut ServiceConfig<'_>) {
                 .service(handlers::admin::get_user)
                 .service(handlers::admin::set_user_roles)
                 .service(handlers::admin::update_user)
+                .service(handlers::admin::unlock_user)
                 .service(handlers::admin::delete_user)
                 .service(handlers::admin::list_roles)
                 .service(handlers::admin::create_role)

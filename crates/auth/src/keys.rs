@@ -177,12 +177,16 @@ pub fn generate_private_pem(kind: KeyKind) -> Result<String, KeyError> {
             Ok(pem_wrap("PRIVATE KEY", &der))
         }
         KeyKind::Rsa2048 => {
-            use rsa::pkcs8::{EncodePrivateKey as _, LineEnding};
-            let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
-                .map_err(|e| KeyError::Invalid(e.to_string()))?;
-            key.to_pkcs8_pem(LineEnding::LF)
-                .map(|pem| pem.as_str().to_owned())
-                .map_err(|e| KeyError::Invalid(e.to_string()))
+            // aws-lc-rs (the crypto backend jsonwebtoken already uses), not
+            // the `rsa` crate (RUSTSEC-2023-0071, "Marvin").
+            use aws_lc_rs::encoding::AsDer as _;
+            use aws_lc_rs::rsa::{KeyPair, KeySize};
+            let key = KeyPair::generate(KeySize::Rsa2048)
+                .map_err(|e| KeyError::Invalid(format!("generating an RSA key: {e}")))?;
+            let der = key
+                .as_der()
+                .map_err(|e| KeyError::Invalid(format!("encoding an RSA key: {e}")))?;
+            Ok(pem_wrap("PRIVATE KEY", der.as_ref()))
         }
     }
 }

@@ -2,20 +2,30 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chacha20poly1305::aead::{Aead, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Key, KeyInit, Nonce};
 use rolegate_domain::RefreshSecrets;
 use sha2::{Digest, Sha256};
 
 /// Generates, hashes and seals refresh tokens.
 ///
-/// Sealing: the successor of a rotated token is stored XOR-ed with
-/// SHA-256(domain ‖ predecessor). Each key is used exactly once (a token has
-/// one successor) and only the holder of the predecessor can derive it, so a
-/// database dump alone reveals no live token; the grace window uses it to
-/// hand a second tab the same successor.
+/// Sealing: the successor of a rotated token is stored encrypted with
+/// ChaCha20-Poly1305 under the key SHA-256(domain ‖ predecessor), with a
+/// random 96-bit nonce stored beside the ciphertext:
+/// `v2.` + base64url(nonce ‖ ciphertext ‖ tag) (98 characters for a token).
+/// Only the holder of the predecessor can derive the key, so a database dump
+/// alone reveals no live token, and a sealed value that was changed in any
+/// way does not open (the grace window then treats the presentation as
+/// reuse). The grace window uses it to hand other tabs the same successor.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OpaqueRefreshTokens;
 
 const TOKEN_BYTES: usize = 32;
+const NONCE_BYTES: usize = 12;
+/// The format of sealed values (the first was an unauthenticated XOR).
+const SEAL_PREFIX: &str = "v2.";
+/// What the seal authenticates besides the successor: its purpose.
+const SEAL_AAD: &[u8] = b"rolegate-refresh-successor";
 
 fn random_b64(n: usize) -> String {
     let mut bytes = vec![0u8; n];
@@ -23,17 +33,16 @@ fn random_b64(n: usize) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn seal_key(presented: &str) -> [u8; 32] {
-    Sha256::digest([b"rolegate-refresh-seal:".as_slice(), presented.as_bytes()].concat()).into()
-}
-
-fn xor32(data: &[u8], key: &[u8; 32]) -> Option<[u8; 32]> {
-    let data: [u8; 32] = data.try_into().ok()?;
-    let mut out = [0u8; 32];
-    for (o, (d, k)) in out.iter_mut().zip(data.iter().zip(key)) {
-        *o = d ^ k;
-    }
-    Some(out)
+fn sealer(presented: &str) -> ChaCha20Poly1305 {
+    let digest: [u8; 32] = Sha256::digest(
+        [
+            b"rolegate-refresh-seal:v2:".as_slice(),
+            presented.as_bytes(),
+        ]
+        .concat(),
+    )
+    .into();
+    ChaCha20Poly1305::new(&Key::from(digest))
 }
 
 impl RefreshSecrets for OpaqueRefreshTokens {
@@ -52,17 +61,38 @@ impl RefreshSecrets for OpaqueRefreshTokens {
     }
 
     fn seal(&self, successor: &str, presented: &str) -> String {
-        URL_SAFE_NO_PAD
-            .decode(successor)
-            .ok()
-            .and_then(|raw| xor32(&raw, &seal_key(presented)))
-            .map(|sealed| URL_SAFE_NO_PAD.encode(sealed))
-            .unwrap_or_default()
+        let mut nonce = [0u8; NONCE_BYTES];
+        rand::fill(&mut nonce);
+        let payload = Payload {
+            msg: successor.as_bytes(),
+            aad: SEAL_AAD,
+        };
+        match sealer(presented).encrypt(&Nonce::from(nonce), payload) {
+            Ok(ciphertext) => {
+                let mut sealed = nonce.to_vec();
+                sealed.extend_from_slice(&ciphertext);
+                format!("{SEAL_PREFIX}{}", URL_SAFE_NO_PAD.encode(sealed))
+            }
+            // Only for inputs far beyond a token's size; such a seal never opens.
+            Err(_) => String::new(),
+        }
     }
 
     fn open(&self, sealed: &str, presented: &str) -> Option<String> {
-        let raw = URL_SAFE_NO_PAD.decode(sealed).ok()?;
-        xor32(&raw, &seal_key(presented)).map(|t| URL_SAFE_NO_PAD.encode(t))
+        let raw = URL_SAFE_NO_PAD
+            .decode(sealed.strip_prefix(SEAL_PREFIX)?)
+            .ok()?;
+        if raw.len() < NONCE_BYTES {
+            return None;
+        }
+        let (nonce, ciphertext) = raw.split_at(NONCE_BYTES);
+        let nonce = Nonce::try_from(nonce).ok()?;
+        let payload = Payload {
+            msg: ciphertext,
+            aad: SEAL_AAD,
+        };
+        let plain = sealer(presented).decrypt(&nonce, payload).ok()?;
+        String::from_utf8(plain).ok()
     }
 }
 
@@ -98,12 +128,49 @@ mod tests {
         let t = OpaqueRefreshTokens;
         let (old, next) = (t.generate(), t.generate());
         let sealed = t.seal(&next, &old);
-        assert_ne!(sealed, next);
+        assert!(!sealed.contains(&next));
         assert_eq!(t.open(&sealed, &old).as_deref(), Some(next.as_str()));
-        assert_ne!(
-            t.open(&sealed, &t.generate()).as_deref(),
-            Some(next.as_str())
-        );
+        assert_eq!(t.open(&sealed, &t.generate()), None, "another key");
         assert_eq!(t.open("garbage!", &old), None);
+        assert_eq!(t.open("", &old), None);
+        assert_eq!(t.open("v2.", &old), None);
+        assert!(sealed.len() <= 128, "fits the column: {}", sealed.len());
+        assert_ne!(t.seal(&next, &old), sealed, "a fresh nonce each time");
+    }
+
+    #[test]
+    fn a_tampered_seal_does_not_open() {
+        let t = OpaqueRefreshTokens;
+        let (old, next) = (t.generate(), t.generate());
+        let sealed = t.seal(&next, &old);
+        let raw = URL_SAFE_NO_PAD
+            .decode(sealed.strip_prefix(SEAL_PREFIX).unwrap())
+            .unwrap();
+        // every bit of nonce, ciphertext and tag is authenticated
+        for i in 0..raw.len() {
+            for bit in [0x01u8, 0x80] {
+                let mut changed = raw.clone();
+                changed[i] ^= bit;
+                let forged = format!("{SEAL_PREFIX}{}", URL_SAFE_NO_PAD.encode(&changed));
+                assert_eq!(t.open(&forged, &old), None, "byte {i} bit {bit:#x}");
+            }
+        }
+        // truncated, extended, or without the format prefix
+        let short = format!(
+            "{SEAL_PREFIX}{}",
+            URL_SAFE_NO_PAD.encode(&raw[..raw.len() - 1])
+        );
+        assert_eq!(t.open(&short, &old), None);
+        let long = format!(
+            "{SEAL_PREFIX}{}",
+            URL_SAFE_NO_PAD.encode([raw.as_slice(), &[0]].concat())
+        );
+        assert_eq!(t.open(&long, &old), None);
+        assert_eq!(
+            t.open(sealed.strip_prefix(SEAL_PREFIX).unwrap(), &old),
+            None
+        );
+        // the XOR-sealed form of the first version does not open either
+        assert_eq!(t.open(&next, &old), None);
     }
 }

@@ -43,7 +43,10 @@ pub use health::HealthCheck;
 pub use page::{Page, PageRequest};
 pub use roles::{Description, NewRole, Permission, PermissionInfo, RoleInfo, RoleName};
 pub use sessions::{NewRefreshToken, RefreshRecord, RefreshSecrets, Refreshed, SessionStore};
-pub use throttle::{AttemptStore, Attempts, Limit, Limits, MemoryAttempts, Throttle};
+pub use throttle::{
+    Admission, AttemptStore, Attempts, BackoffStep, Limit, Limits, MemoryAttempts, Reservation,
+    Throttle,
+};
 pub use tokens::{AccessSubject, IssuedToken, TokenError, TokenIssuer};
 pub use users::register::Registration;
 pub use users::{

@@ -4,11 +4,17 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rolegate_domain::{NewRefreshToken, RefreshRecord, SessionStore, StoreError, UserId};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 
 use crate::Database;
 use crate::entities::refresh_tokens::{self, Column};
 use crate::error::map_db_err;
+
+/// Families revoked at most by one sign-in over the cap (the rest go at the
+/// next sign-ins; normally it is one).
+const MAX_REVOKED_PER_SIGN_IN: u64 = 1000;
 
 fn active(t: NewRefreshToken) -> refresh_tokens::ActiveModel {
     refresh_tokens::ActiveModel {
@@ -20,6 +26,7 @@ fn active(t: NewRefreshToken) -> refresh_tokens::ActiveModel {
         expires_at: Set(t.expires_at),
         rotated_at: Set(None),
         successor_sealed: Set(None),
+        // No longer read: every presentation within the grace window gets the successor.
         grace_used: Set(false),
         revoked_at: Set(None),
         ..Default::default()
@@ -37,7 +44,6 @@ impl From<refresh_tokens::Model> for RefreshRecord {
             expires_at: m.expires_at,
             rotated_at: m.rotated_at,
             successor_sealed: m.successor_sealed,
-            grace_used: m.grace_used,
             revoked: m.revoked_at.is_some(),
         }
     }
@@ -132,17 +138,6 @@ impl SessionStore for Database {
             .map(Into::into))
     }
 
-    async fn claim_grace(&self, id: i64) -> Result<bool, StoreError> {
-        let updated = refresh_tokens::Entity::update_many()
-            .col_expr(Column::GraceUsed, Expr::value(true))
-            .filter(Column::Id.eq(id))
-            .filter(Column::GraceUsed.eq(false))
-            .exec(&self.conn)
-            .await
-            .map_err(map_db_err)?;
-        Ok(updated.rows_affected == 1)
-    }
-
     async fn revoke_family(&self, family: &str, at: DateTime<Utc>) -> Result<u64, StoreError> {
         self.revoke_until_none_left(Column::FamilyId.eq(family), at)
             .await
@@ -154,6 +149,37 @@ impl SessionStore for Database {
         at: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         self.revoke_until_none_left(Column::UserId.eq(user.0), at)
+            .await
+    }
+
+    async fn revoke_sessions_beyond(
+        &self,
+        user: UserId,
+        keep: u32,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        // The newest token of each live family, most recently issued first;
+        // every family past the first `keep` goes. (A family seen here past
+        // the `keep` newest has at least `keep` newer ones, even if a
+        // concurrent sign-in's is not visible yet: nothing is over-revoked.)
+        let older: Vec<String> = refresh_tokens::Entity::find()
+            .select_only()
+            .column(Column::FamilyId)
+            .filter(Column::UserId.eq(user.0))
+            .filter(Column::RotatedAt.is_null())
+            .filter(Column::RevokedAt.is_null())
+            .filter(Column::ExpiresAt.gt(now))
+            .order_by_desc(Column::Id)
+            .offset(u64::from(keep))
+            .limit(MAX_REVOKED_PER_SIGN_IN)
+            .into_tuple()
+            .all(&self.conn)
+            .await
+            .map_err(map_db_err)?;
+        if older.is_empty() {
+            return Ok(0);
+        }
+        self.revoke_until_none_left(Column::FamilyId.is_in(older), now)
             .await
     }
 

@@ -33,7 +33,7 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
-    /// Manage users: create the first admin, grant roles, list.
+    /// Manage users: create the first admin, grant roles, unlock, list.
     User {
         #[command(subcommand)]
         action: UserAction,
@@ -59,6 +59,11 @@ pub enum UserAction {
     },
     /// Add a role to a user.
     Grant { username: String, role: String },
+    /// Clear a user's failed sign-in counters (from every address), so that
+    /// a locked-out owner may sign in at once. Needs `rate_limit.store =
+    /// "database"`: with the in-memory store the counters live in the running
+    /// server; use POST /api/admin/users/{id}/unlock there instead.
+    Unlock { username: String },
     /// List users (id, username, e-mail, roles, status).
     List {
         /// Only users whose username or e-mail contains this.
@@ -192,8 +197,14 @@ async fn user(
     use rolegate_domain::{CreateUser, Email, Granted, Operator, PageRequest, RoleName, Username};
     use std::sync::Arc;
     let hasher = rolegate_auth::Argon2Hasher::new(settings.auth.hashing)?;
-    let admin =
-        crate::startup::admin_service(db, Arc::new(hasher), Arc::new(rolegate_domain::SystemClock));
+    // The shared counters; with the in-memory store they are the server's own.
+    let attempts = Arc::new(db.clone());
+    let admin = crate::startup::admin_service(
+        db,
+        Arc::new(hasher),
+        Arc::new(rolegate_domain::SystemClock),
+        attempts,
+    );
     let parse_role = |r: &str| RoleName::parse(r).map_err(|e| anyhow::anyhow!("role {r:?}: {e}"));
     match action {
         UserAction::Create {
@@ -242,6 +253,26 @@ async fn user(
                 .map_err(field_errors)?;
             let names: Vec<&str> = profile.user.roles.iter().map(RoleName::as_str).collect();
             println!("{username} now has roles {}", names.join(", "));
+        }
+        UserAction::Unlock { username } => {
+            let username =
+                Username::parse(&username).map_err(|e| anyhow::anyhow!("username {e}"))?;
+            let profile = admin
+                .unlock(Operator::Cli, &username)
+                .await
+                .map_err(field_errors)?;
+            println!(
+                "{} (id {}) unlocked: its sign-in counters are cleared",
+                profile.user.username, profile.user.id
+            );
+            if settings.rate_limit.store == crate::settings::AttemptStoreKind::Memory {
+                eprintln!(
+                    "warning: rate_limit.store is \"memory\": the running server keeps its own \
+                     counters, which this command cannot reach; unlock through the API \
+                     (POST /api/admin/users/{}/unlock) or set rate_limit.store = \"database\"",
+                    profile.user.id
+                );
+            }
         }
         UserAction::List { q } => {
             let mut page = 1;

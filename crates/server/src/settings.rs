@@ -170,6 +170,7 @@ pub struct AuthSettings {
     pub access_token_ttl: u64,
     pub refresh_token_ttl: u64,
     pub refresh_grace_secs: u64,
+    pub max_sessions_per_user: u32,
     pub purge_interval_secs: u64,
     pub leeway_secs: u64,
     pub verify_cache_size: usize,
@@ -188,11 +189,18 @@ pub enum AttemptStoreKind {
 pub struct RateLimitSettings {
     pub store: AttemptStoreKind,
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Failed sign-ins per account from one client address (the strict limit).
     pub signin_account_max_failures: u32,
+    /// Failed sign-ins per account from all addresses together (a ceiling).
+    pub signin_account_max_failures_all: u32,
     pub signin_client_max_failures: u32,
     pub signin_window_secs: i64,
     pub signin_backoff_base_secs: i64,
     pub signin_backoff_max_secs: i64,
+    /// Sign-ins, successful or not, per client address and per account.
+    pub signin_per_client: u32,
+    pub signin_per_account: u32,
+    pub signin_total_window_secs: i64,
     pub signup_per_client: u32,
     pub signup_window_secs: i64,
     pub refresh_per_client: u32,
@@ -215,11 +223,54 @@ impl RateLimitSettings {
             backoff_max_secs: window_secs,
         };
         rolegate_domain::Limits {
-            signin_per_account: signin(self.signin_account_max_failures),
-            signin_per_client: signin(self.signin_client_max_failures),
+            signin_failures_per_pair: signin(self.signin_account_max_failures),
+            signin_failures_per_account: signin(self.signin_account_max_failures_all),
+            signin_failures_per_client: signin(self.signin_client_max_failures),
+            signin_per_client: count(self.signin_per_client, self.signin_total_window_secs),
+            signin_per_account: count(self.signin_per_account, self.signin_total_window_secs),
             signup_per_client: count(self.signup_per_client, self.signup_window_secs),
             refresh_per_client: count(self.refresh_per_client, self.refresh_window_secs),
         }
+    }
+}
+
+impl RateLimitSettings {
+    /// Every limit admits at least one attempt per positive window.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let maxima = [
+            (
+                "signin_account_max_failures",
+                self.signin_account_max_failures,
+            ),
+            (
+                "signin_account_max_failures_all",
+                self.signin_account_max_failures_all,
+            ),
+            (
+                "signin_client_max_failures",
+                self.signin_client_max_failures,
+            ),
+            ("signin_per_client", self.signin_per_client),
+            ("signin_per_account", self.signin_per_account),
+            ("signup_per_client", self.signup_per_client),
+            ("refresh_per_client", self.refresh_per_client),
+        ];
+        if let Some((name, _)) = maxima.iter().find(|(_, max)| *max == 0) {
+            bail!("rate_limit.{name} must be at least 1");
+        }
+        let windows = [
+            ("signin_window_secs", self.signin_window_secs),
+            ("signin_total_window_secs", self.signin_total_window_secs),
+            ("signup_window_secs", self.signup_window_secs),
+            ("refresh_window_secs", self.refresh_window_secs),
+        ];
+        if let Some((name, _)) = windows.iter().find(|(_, secs)| *secs <= 0) {
+            bail!("rate_limit.{name} must be positive");
+        }
+        if self.signin_backoff_base_secs < 0 || self.signin_backoff_max_secs < 0 {
+            bail!("rate_limit.signin_backoff_base_secs and _max_secs must not be negative");
+        }
+        Ok(())
     }
 }
 
@@ -344,6 +395,7 @@ impl Settings {
         if self.server.body_timeout_secs == 0 {
             bail!("server.body_timeout_secs must be positive");
         }
+        self.rate_limit.validate()?;
         if self.profile == Profile::Production {
             if self.cors.allowed_origins.iter().any(|o| o.contains('*')) {
                 bail!(
@@ -841,6 +893,31 @@ mod tests {
             assert!(d.key_set().is_ok(), "development only warns");
         }
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn rate_limits_have_generous_defaults_and_are_validated() {
+        let mut s = Settings::load_from(&config_dir(), Profile::Development, false).unwrap();
+        let r = &s.rate_limit;
+        assert_eq!(
+            (
+                r.signin_account_max_failures,
+                r.signin_account_max_failures_all,
+                r.signin_client_max_failures,
+                r.signin_per_client,
+                r.signin_per_account,
+                r.signin_total_window_secs,
+            ),
+            (5, 100, 30, 60, 30, 60)
+        );
+        assert_eq!(s.auth.max_sessions_per_user, 50);
+        assert!(s.validate().is_ok());
+        s.rate_limit.signin_per_account = 0;
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("rate_limit.signin_per_account"), "{err}");
+        s.rate_limit.signin_per_account = 30;
+        s.rate_limit.signin_total_window_secs = 0;
+        assert!(s.validate().is_err());
     }
 
     #[test]

@@ -11,8 +11,8 @@ use anyhow::Context;
 use rolegate_api::{AppState, HttpSettings, build_app};
 use rolegate_auth::{Argon2Hasher, JwtConfig, OpaqueRefreshTokens, TokenService};
 use rolegate_domain::{
-    AdminDeps, AdminService, AuthDeps, AuthPolicy, AuthService, Bootstrap, Clock, Email, Password,
-    PasswordHasher, SystemClock, Username,
+    AdminDeps, AdminService, AttemptStore, AuthDeps, AuthPolicy, AuthService, Bootstrap, Clock,
+    Email, MemoryAttempts, Password, PasswordHasher, SystemClock, Throttle, Username,
 };
 use rolegate_persistence::{Database, redact_url};
 
@@ -44,11 +44,13 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     Ok(db)
 }
 
-/// The administration use cases over the database.
+/// The administration use cases over the database, clearing sign-in
+/// counters in `attempts` (the throttle's store).
 pub fn admin_service(
     db: &Database,
     hasher: Arc<dyn PasswordHasher>,
     clock: Arc<dyn Clock>,
+    attempts: Arc<dyn AttemptStore>,
 ) -> AdminService {
     let store = Arc::new(db.clone());
     AdminService::new(AdminDeps {
@@ -56,6 +58,7 @@ pub fn admin_service(
         users: store,
         hasher,
         clock,
+        attempts,
     })
 }
 
@@ -146,7 +149,11 @@ impl Application {
         let hasher: Arc<dyn PasswordHasher> =
             Arc::new(Argon2Hasher::new(settings.auth.hashing).context("configuring argon2id")?);
         let store = Arc::new(db.clone());
-        let admin = admin_service(&db, hasher.clone(), clock.clone());
+        let attempts: Arc<dyn AttemptStore> = match settings.rate_limit.store {
+            crate::settings::AttemptStoreKind::Memory => Arc::new(MemoryAttempts::default()),
+            crate::settings::AttemptStoreKind::Database => store.clone(),
+        };
+        let admin = admin_service(&db, hasher.clone(), clock.clone(), attempts.clone());
         if settings.bootstrap.enabled() {
             bootstrap_admin(&settings, &admin).await?;
         }
@@ -163,18 +170,13 @@ impl Application {
                 open_role_signup: settings.auth.open_role_signup,
                 refresh_ttl_secs: i64::try_from(settings.auth.refresh_token_ttl)?,
                 refresh_grace_secs: i64::try_from(settings.auth.refresh_grace_secs)?,
+                max_sessions_per_user: settings.auth.max_sessions_per_user,
             },
         );
-        let attempts: Arc<dyn rolegate_domain::AttemptStore> = match settings.rate_limit.store {
-            crate::settings::AttemptStoreKind::Memory => {
-                Arc::new(rolegate_domain::MemoryAttempts::default())
-            }
-            crate::settings::AttemptStoreKind::Database => store.clone(),
-        };
-        let throttle =
-            rolegate_domain::Throttle::new(attempts, clock.clone(), settings.rate_limit.limits());
-        let purger = tokio::spawn(purge_expired_sessions(
+        let throttle = Throttle::new(attempts, clock.clone(), settings.rate_limit.limits());
+        let purger = tokio::spawn(purge_expired(
             auth.clone(),
+            throttle.clone(),
             std::time::Duration::from_secs(settings.auth.purge_interval_secs.max(1)),
         ));
         let state = AppState {
@@ -243,9 +245,10 @@ impl Application {
     }
 }
 
-/// Deletes expired refresh tokens now and then, so the table never grows
-/// without bound. Failures (the database is down) are logged and retried.
-async fn purge_expired_sessions(auth: AuthService, every: std::time::Duration) {
+/// Deletes expired refresh tokens and rate-limit counters now and then, so
+/// the tables never grow without bound. Failures (the database is down) are
+/// logged and retried.
+async fn purge_expired(auth: AuthService, throttle: Throttle, every: std::time::Duration) {
     let mut ticker = tokio::time::interval(every);
     loop {
         ticker.tick().await;
@@ -253,6 +256,11 @@ async fn purge_expired_sessions(auth: AuthService, every: std::time::Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "purged expired refresh tokens"),
             Err(e) => tracing::warn!(error = %e, "purging expired refresh tokens failed"),
+        }
+        match throttle.purge_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "purged expired rate-limit counters"),
+            Err(e) => tracing::warn!(error = %e, "purging expired rate-limit counters failed"),
         }
     }
 }

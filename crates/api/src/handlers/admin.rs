@@ -247,6 +247,42 @@ pub async fn update_user(
     Ok(HttpResponse::Ok().json(profile(user)))
 }
 
+/// Clear a user's failed sign-in counters.
+///
+/// Sign-in limits count failures per account and client address, and per
+/// account from all addresses; this clears every one of the user's counters
+/// (from every address), so the user — and anyone else — may try again at
+/// once. The caller must hold every permission the user holds (403
+/// `escalation`). Audited as `user.unlock`. With the in-memory counter store
+/// (`rate_limit.store = "memory"`), only this instance's counters are cleared.
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = i64, Path, description = "The user's id")),
+    security(("bearer" = []), ("x-access-token" = [])),
+    extensions(("x-required-permission" = json!(UsersWrite::NAME))),
+    responses(
+        (status = 200, description = "Unlocked: the user", body = AdminUser),
+        (status = 400, description = "The id is not an integer", body = ErrorBody),
+        (status = 401, description = "No token or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks the required permission, and every permission the user holds", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "The user or the caller's permissions changed meanwhile (concurrent_change)", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+#[post("/users/{id}/unlock")]
+pub async fn unlock_user(
+    state: web::Data<AppState>,
+    who: RequirePermission<UsersWrite>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let user = state
+        .admin
+        .unlock_user(who.granted, UserId(id.into_inner()))
+        .await?;
+    Ok(HttpResponse::Ok().json(profile(user)))
+}
+
 /// Delete a user with their roles and sessions.
 ///
 /// The caller must hold every permission the user holds (403 `escalation`).

@@ -96,7 +96,7 @@ pub async fn signup(
             example = json!({"error": "invalid_credentials", "message": "Invalid username or password."})),
         (status = 403, description = "Account disabled", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 429, description = "Too many failed sign-ins for this account or address (Retry-After)", body = ErrorBody,
+        (status = 429, description = "Too many failed sign-ins for this account from this address, for this account, or from this address; or too many sign-ins from this address or for this account (Retry-After). The password was not checked.", body = ErrorBody,
             example = json!({"error": "too_many_requests", "message": "Too many attempts. Please retry in 30 seconds."})),
         (status = 503, description = "Database unavailable, or password hashing at capacity (Retry-After)", body = ErrorBody),
     )
@@ -114,7 +114,7 @@ pub async fn signin(
     let Some(password) = password.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
-    // Rate limits: checked before the password, counted after a failure.
+    // Rate limits: each attempt is reserved before the password is checked.
     let client = client_ip(&req, &state.http.trusted_proxies);
     let signed_in = state
         .throttle
@@ -137,9 +137,10 @@ pub async fn signin(
 ///
 /// Every use rotates: the presented token stops working. Presenting a token
 /// that was already used revokes the whole session (a stolen token is useless
-/// once either party uses it), except once within a few seconds of its
-/// rotation, when it gets the same successor (two tabs refreshing at once).
-/// Roles are read fresh from the database.
+/// once either party uses it), except within a few seconds of its rotation
+/// while the successor is unused: then it gets that same successor, however
+/// often it is presented (several tabs refreshing at once). Roles are read
+/// fresh from the database.
 #[utoipa::path(
     tag = "auth",
     request_body = RefreshRequest,

@@ -39,6 +39,7 @@ pub use users::MAX_QUERY_LEN;
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::roles::{Permission, RoleInfo, RoleName};
+use crate::throttle::AttemptStore;
 use crate::users::{PasswordHasher, UserId, UserProfile, UserStore};
 
 /// What administration depends on.
@@ -48,6 +49,8 @@ pub struct AdminDeps {
     pub users: Arc<dyn UserStore>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub clock: Arc<dyn Clock>,
+    /// The sign-in counters (the throttle's store), which an unlock clears.
+    pub attempts: Arc<dyn AttemptStore>,
 }
 
 /// The administration use cases.

@@ -95,6 +95,23 @@ impl AdminService {
         self.apply_roles(actor, target, &catalogue, &roles).await
     }
 
+    /// Clears a user's sign-in counters, by name ([`AdminService::unlock_user`]).
+    pub async fn unlock(
+        &self,
+        operator: Operator,
+        username: &Username,
+    ) -> Result<UserProfile, Error> {
+        let id = self
+            .deps
+            .users
+            .find_login(username)
+            .await?
+            .ok_or(Error::UserNotFound)?
+            .id;
+        self.unlock_user(Granted::<UsersWrite>::operator(operator), id)
+            .await
+    }
+
     /// Whether some user holds `admin` and is not disabled.
     pub async fn has_active_admin(&self) -> Result<bool, Error> {
         Ok(self.deps.admin.count_active_admins().await? > 0)

@@ -69,6 +69,11 @@ pub trait AdminStore: Send + Sync {
     /// Deletes the user with its roles and sessions. `NotFound`, `LastAdmin`, `Stale`.
     async fn delete_user(&self, id: UserId, change: Change) -> Result<(), StoreError>;
 
+    /// A change whose effect is outside this store (clearing a user's
+    /// rate-limit counters): checks its preconditions and stores its audit
+    /// event, in one transaction. `Stale`.
+    async fn record_change(&self, change: Change) -> Result<(), StoreError>;
+
     /// Every role with its permissions (sorted), by id.
     async fn list_roles(&self) -> Result<Vec<RoleInfo>, StoreError>;
 

@@ -158,6 +158,33 @@ impl AdminService {
         self.user(id).await
     }
 
+    /// Clears a user's sign-in counters, from every address, so that they
+    /// (and anyone else) may try again at once. Audited as `user.unlock`.
+    /// The actor must hold every permission the user holds.
+    pub async fn unlock_user(
+        &self,
+        granted: Granted<UsersWrite>,
+        id: UserId,
+    ) -> Result<UserProfile, Error> {
+        let mut actor = self.check(granted).await?;
+        let (target, catalogue) = self.target(id).await?;
+        require_outranks(&mut actor, &target)?;
+        let change = actor.change(
+            self.now(),
+            "user.unlock",
+            format!("user:{id}"),
+            json!({"username": target.user.username}),
+            target_state(&target, &catalogue),
+        );
+        // Audited first: a change refused as stale clears nothing.
+        self.deps.admin.record_change(change).await?;
+        let cleared =
+            crate::throttle::clear_account(self.deps.attempts.as_ref(), &target.user.username)
+                .await?;
+        tracing::info!(actor = %actor.name, user_id = %id, cleared, "audit: user unlocked");
+        Ok(target)
+    }
+
     /// Deletes a user with their roles and sessions.
     pub async fn delete_user(&self, granted: Granted<UsersWrite>, id: UserId) -> Result<(), Error> {
         let mut actor = self.check(granted).await?;

@@ -26,9 +26,12 @@ pub struct AuthPolicy {
     pub open_role_signup: bool,
     /// Refresh-token lifetime in seconds (each rotation starts a new one).
     pub refresh_ttl_secs: i64,
-    /// How long after a rotation the previous token may be presented once
-    /// more (two tabs refreshing at once) and get the same successor.
+    /// How long after a rotation the previous token may still be presented
+    /// (several tabs refreshing at once) and get the same successor.
     pub refresh_grace_secs: i64,
+    /// Live sessions a user may hold; a sign-in beyond it revokes the least
+    /// recently used ones. 0: no limit.
+    pub max_sessions_per_user: u32,
 }
 
 impl Default for AuthPolicy {
@@ -37,6 +40,7 @@ impl Default for AuthPolicy {
             open_role_signup: false,
             refresh_ttl_secs: 7 * 24 * 3600,
             refresh_grace_secs: 5,
+            max_sessions_per_user: 50,
         }
     }
 }
@@ -170,8 +174,8 @@ impl AuthService {
         let now = self.deps.clock.now();
         let token = self.deps.refresh.generate();
         let expires_at = now + chrono::Duration::seconds(self.policy.refresh_ttl_secs);
-        self.deps
-            .sessions
+        let sessions = &self.deps.sessions;
+        sessions
             .insert_refresh(NewRefreshToken {
                 family: self.deps.refresh.new_family_id(),
                 user_id: login.id,
@@ -181,6 +185,18 @@ impl AuthService {
                 expires_at,
             })
             .await?;
+        let keep = self.policy.max_sessions_per_user;
+        if keep > 0 {
+            let revoked = sessions.revoke_sessions_beyond(login.id, keep, now).await?;
+            if revoked > 0 {
+                tracing::info!(
+                    user_id = %login.id,
+                    revoked,
+                    max_sessions = keep,
+                    "session cap reached: the least recently used sessions were revoked"
+                );
+            }
+        }
         Ok(SignedIn {
             id: login.id,
             username: login.username,

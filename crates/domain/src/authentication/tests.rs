@@ -147,15 +147,20 @@ mod sign_in_reads {
         ) -> Result<Option<RefreshRecord>, StoreError> {
             Ok(None)
         }
-        async fn claim_grace(&self, _: i64) -> Result<bool, StoreError> {
-            Ok(false)
-        }
         async fn revoke_family(&self, _: &str, _: DateTime<Utc>) -> Result<u64, StoreError> {
             Ok(0)
         }
         async fn revoke_user_sessions(
             &self,
             _: UserId,
+            _: DateTime<Utc>,
+        ) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        async fn revoke_sessions_beyond(
+            &self,
+            _: UserId,
+            _: u32,
             _: DateTime<Utc>,
         ) -> Result<u64, StoreError> {
             Ok(0)

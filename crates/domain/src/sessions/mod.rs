@@ -2,6 +2,8 @@
 //! make and seal them. The use cases (refresh, sign-out) are in [`refresh`].
 
 mod refresh;
+#[cfg(test)]
+mod tests;
 
 pub use refresh::Refreshed;
 
@@ -37,8 +39,6 @@ pub struct RefreshRecord {
     pub rotated_at: Option<DateTime<Utc>>,
     /// The successor, sealed with a key only the holder of this token can derive.
     pub successor_sealed: Option<String>,
-    /// Whether the grace window's one extra use has been spent.
-    pub grace_used: bool,
     pub revoked: bool,
 }
 
@@ -66,9 +66,6 @@ pub trait SessionStore: Send + Sync {
         generation: i32,
     ) -> Result<Option<RefreshRecord>, StoreError>;
 
-    /// Spends the grace window's one extra use of token `id`; `Ok(false)` if already spent.
-    async fn claim_grace(&self, id: i64) -> Result<bool, StoreError>;
-
     /// Revokes every token of a family; returns how many were live.
     async fn revoke_family(&self, family: &str, at: DateTime<Utc>) -> Result<u64, StoreError>;
 
@@ -77,6 +74,18 @@ pub trait SessionStore: Send + Sync {
         &self,
         user: UserId,
         at: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// Keeps the user's `keep` most recently used live sessions (a family
+    /// whose newest token is neither rotated, revoked nor expired at `now`;
+    /// "used" is when that newest token was issued) and revokes the others;
+    /// returns how many tokens were revoked. Run concurrently, it never
+    /// revokes one of the `keep` newest.
+    async fn revoke_sessions_beyond(
+        &self,
+        user: UserId,
+        keep: u32,
+        now: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
 
     /// Deletes tokens that expired before `before`.

@@ -23,9 +23,10 @@ impl AuthService {
     /// Exchanges a refresh token for a new access token and its successor.
     ///
     /// Every use rotates. Presenting a token that was already rotated revokes
-    /// its whole family — except once, within the grace window, when it gets
-    /// the same successor as the first use (two tabs refreshing at once).
-    /// Roles and the account's status are read fresh from the database.
+    /// its whole family — except within the grace window after its rotation,
+    /// while its successor is still unused: then every presentation gets that
+    /// same successor, however many there are (several tabs refreshing at
+    /// once). Roles and the account's status are read fresh from the database.
     pub async fn refresh(&self, presented: &str) -> Result<Refreshed, Error> {
         if presented.is_empty() || presented.len() > MAX_REFRESH_LEN {
             return Err(Error::RefreshInvalid);
@@ -57,11 +58,21 @@ impl AuthService {
             {
                 (next, expires_at)
             } else {
-                // Another request rotated it a moment ago: take the grace path.
+                // Another request rotated it a moment ago (take the grace
+                // path), or the session was revoked meanwhile (sign-out,
+                // disabling): that is no reuse.
                 let again = sessions
                     .find_refresh(&hash)
                     .await?
                     .ok_or(Error::RefreshInvalid)?;
+                if again.revoked {
+                    tracing::info!(
+                        user_id = %record.user_id,
+                        family = %record.family,
+                        "refresh of a session revoked meanwhile: refused"
+                    );
+                    return Err(Error::RefreshInvalid);
+                }
                 self.successor_within_grace(&again, presented, now).await?
             }
         } else {
@@ -94,8 +105,8 @@ impl AuthService {
         })
     }
 
-    /// The successor of an already-rotated token, if this is the one extra use
-    /// the grace window allows; otherwise reuse: the family is revoked.
+    /// The successor of an already-rotated token, while the grace window
+    /// lasts and the successor is unused; otherwise reuse: the family is revoked.
     async fn successor_within_grace(
         &self,
         record: &RefreshRecord,
@@ -105,21 +116,33 @@ impl AuthService {
         let sessions = &self.deps.sessions;
         let grace = chrono::Duration::seconds(self.policy.refresh_grace_secs);
         let within = record.rotated_at.is_some_and(|at| now - at <= grace);
-        if within
-            && let Some(next) = sessions
+        let next = if within {
+            sessions
                 .find_generation(&record.family, record.generation + 1)
                 .await?
-            && next.rotated_at.is_none()
-            && !next.revoked
-            && next.expires_at > now
-            && let Some(token) = record
-                .successor_sealed
-                .as_deref()
-                .and_then(|sealed| self.deps.refresh.open(sealed, presented))
-            && self.deps.refresh.hash(&token) == next.token_hash
-            && sessions.claim_grace(record.id).await?
-        {
-            return Ok((token, next.expires_at));
+        } else {
+            None
+        };
+        if let Some(next) = next {
+            if next.revoked {
+                // Signed out or disabled meanwhile: a revoked session, no reuse.
+                tracing::info!(
+                    user_id = %record.user_id,
+                    family = %record.family,
+                    "refresh of a revoked session: refused"
+                );
+                return Err(Error::RefreshInvalid);
+            }
+            if next.rotated_at.is_none()
+                && next.expires_at > now
+                && let Some(token) = record
+                    .successor_sealed
+                    .as_deref()
+                    .and_then(|sealed| self.deps.refresh.open(sealed, presented))
+                && self.deps.refresh.hash(&token) == next.token_hash
+            {
+                return Ok((token, next.expires_at));
+            }
         }
         let revoked = sessions.revoke_family(&record.family, now).await?;
         tracing::warn!(

@@ -18,7 +18,7 @@ use crate::users::{HashError, Password, PasswordHash, PasswordHasher, UserId};
 impl SessionStore for InMemory {
     async fn insert_refresh(&self, token: NewRefreshToken) -> Result<(), StoreError> {
         let mut s = self.lock_state();
-        let id = s.refresh.len() as i64 + 1;
+        let id = s.refresh.iter().map(|t| t.id).max().unwrap_or(0) + 1;
         s.refresh.push(RefreshRecord {
             id,
             family: token.family,
@@ -28,7 +28,6 @@ impl SessionStore for InMemory {
             expires_at: token.expires_at,
             rotated_at: None,
             successor_sealed: None,
-            grace_used: false,
             revoked: false,
         });
         Ok(())
@@ -54,7 +53,7 @@ impl SessionStore for InMemory {
             let Some(t) = s.refresh.iter_mut().find(|t| t.id == id) else {
                 return Ok(false);
             };
-            if t.rotated_at.is_some() {
+            if t.rotated_at.is_some() || t.revoked {
                 return Ok(false);
             }
             t.rotated_at = Some(rotated_at);
@@ -74,17 +73,6 @@ impl SessionStore for InMemory {
             .iter()
             .find(|t| t.family == family && t.generation == generation)
             .cloned())
-    }
-
-    async fn claim_grace(&self, id: i64) -> Result<bool, StoreError> {
-        let mut s = self.lock_state();
-        match s.refresh.iter_mut().find(|t| t.id == id) {
-            Some(t) if !t.grace_used => {
-                t.grace_used = true;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
     }
 
     async fn revoke_family(&self, family: &str, _at: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -119,6 +107,35 @@ impl SessionStore for InMemory {
         Ok(n)
     }
 
+    async fn revoke_sessions_beyond(
+        &self,
+        user: UserId,
+        keep: u32,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut s = self.lock_state();
+        let mut heads: Vec<(i64, String)> = s
+            .refresh
+            .iter()
+            .filter(|t| {
+                t.user_id == user && !t.revoked && t.rotated_at.is_none() && t.expires_at > now
+            })
+            .map(|t| (t.id, t.family.clone()))
+            .collect();
+        heads.sort_by_key(|h| std::cmp::Reverse(h.0));
+        let old: Vec<String> = heads.into_iter().skip(keep as usize).map(|h| h.1).collect();
+        let mut n = 0;
+        for t in s
+            .refresh
+            .iter_mut()
+            .filter(|t| old.contains(&t.family) && !t.revoked)
+        {
+            t.revoked = true;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     async fn purge_expired(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut s = self.lock_state();
         let n = s.refresh.len();
@@ -133,9 +150,38 @@ impl SessionStore for InMemory {
 pub struct PlainHasher {
     hashes: AtomicUsize,
     verifications: AtomicUsize,
+    yielding: bool,
+}
+
+/// Returns `Pending` once (waking itself), then `Ready`: a point where other
+/// tasks run, as they do while a real hash is computed off the async workers.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
 }
 
 impl PlainHasher {
+    /// A hasher whose checks let other tasks run in the middle (as argon2 on
+    /// its thread pool does), so that concurrent sign-ins really interleave.
+    pub fn yielding() -> Self {
+        Self {
+            yielding: true,
+            ..Self::default()
+        }
+    }
+
     /// How many passwords were hashed.
     pub fn hashes(&self) -> usize {
         self.hashes.load(Ordering::SeqCst)
@@ -159,6 +205,9 @@ impl PasswordHasher for PlainHasher {
         hash: Option<&PasswordHash>,
     ) -> Result<bool, HashError> {
         self.verifications.fetch_add(1, Ordering::SeqCst);
+        if self.yielding {
+            YieldOnce(false).await;
+        }
         Ok(hash.is_some_and(|h| h.as_str() == format!("plain:{}", password.expose())))
     }
 }

@@ -37,6 +37,7 @@ use crate::error::StoreError;
 use crate::page::{Page, PageRequest};
 use crate::roles::{Description, Permission, PermissionInfo, RoleInfo, RoleName};
 use crate::sessions::RefreshRecord;
+use crate::throttle::MemoryAttempts;
 use crate::users::{PasswordHash, PasswordHasher, User, UserId};
 
 #[derive(Debug, Clone)]
@@ -136,6 +137,8 @@ impl State {
 #[derive(Debug, Clone, Default)]
 pub struct InMemory {
     state: Arc<Mutex<State>>,
+    /// The rate-limit counters the admin's unlock clears.
+    attempts: Arc<MemoryAttempts>,
 }
 
 impl InMemory {
@@ -172,6 +175,11 @@ impl InMemory {
             debug_assert!(ADMIN_REQUIRED.iter().all(|p| BUILT_IN.contains(p)));
         }
         store
+    }
+
+    /// The rate-limit counters (shared by clones; hand them to a `Throttle`).
+    pub fn attempts(&self) -> Arc<MemoryAttempts> {
+        self.attempts.clone()
     }
 
     pub(crate) fn lock_state(&self) -> MutexGuard<'_, State> {
@@ -290,6 +298,7 @@ impl InMemory {
             users: Arc::new(self.clone()),
             hasher,
             clock,
+            attempts: self.attempts.clone(),
         })
     }
 

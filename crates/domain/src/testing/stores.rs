@@ -172,6 +172,10 @@ impl AdminStore for InMemory {
         })
     }
 
+    async fn record_change(&self, change: Change) -> Result<(), StoreError> {
+        self.admin_write(change, |_| Ok(()))
+    }
+
     async fn list_roles(&self) -> Result<Vec<RoleInfo>, StoreError> {
         Ok(self.lock_state().roles.clone())
     }

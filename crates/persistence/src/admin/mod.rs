@@ -172,6 +172,11 @@ impl AdminStore for Database {
         .await
     }
 
+    async fn record_change(&self, change: Change) -> Result<(), StoreError> {
+        self.admin_write(change, |_| Box::pin(async { Ok(()) }))
+            .await
+    }
+
     async fn list_roles(&self) -> Result<Vec<RoleInfo>, StoreError> {
         let rows = roles::Entity::find()
             .order_by_asc(roles::Column::Id)

@@ -140,6 +140,12 @@ async fn every_admin_route_needs_a_token_and_its_permission() {
             None,
             "users:write",
         ),
+        (
+            Method::POST,
+            format!("/api/admin/users/{admin_id}/unlock"),
+            None,
+            "users:write",
+        ),
         (Method::GET, "/api/admin/roles".into(), None, "roles:read"),
         (
             Method::POST,
@@ -174,7 +180,9 @@ async fn every_admin_route_needs_a_token_and_its_permission() {
         (Method::GET, "/api/admin/audit".into(), None, "audit:read"),
     ];
     // what the admin gets on each route, in order (404: the route's target does not exist)
-    let admin_gets = [200, 200, 200, 200, 404, 200, 201, 200, 404, 200, 201, 200];
+    let admin_gets = [
+        200, 200, 200, 200, 404, 200, 200, 201, 200, 404, 200, 201, 200,
+    ];
     assert_eq!(admin_gets.len(), routes.len());
     for ((method, path, body, permission), expected) in routes.iter().zip(admin_gets) {
         let res = call(&app, method.clone(), path, None, body.clone()).await;

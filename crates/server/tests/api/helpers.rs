@@ -222,6 +222,12 @@ pub fn test_settings(db_url: &str) -> Settings {
     s
 }
 
+/// Trusts the loopback peer as a proxy, so that `X-Forwarded-For` names the
+/// client (how tests sign in from several addresses).
+pub fn trusting_the_test_proxy(s: &mut Settings) {
+    s.rate_limit.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+}
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
@@ -334,6 +340,23 @@ impl TestApp {
             &json!({"username": username, "password": password}),
         )
         .await
+    }
+
+    /// Signs in as the client `address`, forwarded by a proxy (the app must
+    /// trust 127.0.0.1: see [`trusting_the_test_proxy`]); the future owns its
+    /// request, so many can run at once.
+    pub fn signin_from(
+        &self,
+        address: &str,
+        username: &str,
+        password: &str,
+    ) -> impl std::future::Future<Output = reqwest::Response> + use<> {
+        let request = self
+            .client
+            .post(self.url("/api/auth/signin"))
+            .header("x-forwarded-for", address)
+            .json(&json!({"username": username, "password": password}));
+        async move { request.send().await.unwrap() }
     }
 
     /// Signs up a user with the given roles and returns its access token.

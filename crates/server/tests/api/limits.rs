@@ -1,6 +1,8 @@
 //! Rate limits: failed sign-ins per account and per address (429 with
-//! Retry-After, exponential and bounded), sign-up and refresh per address,
-//! X-Forwarded-For only from trusted proxies, and a shared store.
+//! Retry-After, exponential and bounded), all sign-ins per address and per
+//! account, sign-up and refresh per address, X-Forwarded-For only from
+//! trusted proxies, a shared store, and the purge of expired counters.
+//! (Attacks on one account: `lockout.rs`.)
 
 use std::sync::Arc;
 
@@ -9,7 +11,10 @@ use rolegate::settings::AttemptStoreKind;
 use rolegate_domain::ManualClock;
 use serde_json::json;
 
-use crate::helpers::{expect_error, spawn_app_with, spawn_app_with_clock};
+use crate::helpers::{
+    TestDb, expect_error, spawn_app_with, spawn_app_with_clock, test_settings,
+    trusting_the_test_proxy,
+};
 
 const PW: &str = "correct horse battery";
 
@@ -173,4 +178,84 @@ async fn the_database_store_is_shared_by_two_instances() {
     }
     expect_error(first.signin("olga", PW).await, 429, "too_many_requests").await;
     expect_error(second.signin("olga", PW).await, 429, "too_many_requests").await;
+}
+
+#[tokio::test]
+async fn successful_signins_are_limited_per_address_and_per_account() {
+    let app = spawn_app_with(|s| {
+        trusting_the_test_proxy(s);
+        s.rate_limit.signin_per_client = 3;
+        s.rate_limit.signin_per_account = 5;
+        s.rate_limit.signin_total_window_secs = 60;
+    })
+    .await;
+    app.signup("busy", "busy@example.com", PW, None).await;
+    app.signup("calm", "calm@example.com", PW, None).await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.signin_from("203.0.113.1", "busy", PW).await.status(),
+            200
+        );
+    }
+    let res = app.signin_from("203.0.113.1", "calm", PW).await;
+    assert!((1..=60).contains(&retry_after(&res)));
+    expect_error(res, 429, "too_many_requests").await;
+    for _ in 0..2 {
+        assert_eq!(
+            app.signin_from("203.0.113.2", "busy", PW).await.status(),
+            200
+        );
+    }
+    expect_error(
+        app.signin_from("203.0.113.3", "busy", PW).await,
+        429,
+        "too_many_requests",
+    )
+    .await;
+    assert_eq!(
+        app.signin_from("203.0.113.3", "calm", PW).await.status(),
+        200,
+        "per account: others are not affected"
+    );
+}
+
+#[tokio::test]
+async fn expired_attempt_counters_are_purged_from_the_database() {
+    use rolegate_domain::{AttemptStore, Clock as _, Limit, Reservation, Throttle};
+    let db = TestDb::create().await;
+    let settings = test_settings(&db.url);
+    let database = rolegate::startup::open_database(&settings).await.unwrap();
+    let store: Arc<dyn AttemptStore> = Arc::new(database.clone());
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let limits = settings.rate_limit.limits();
+    let throttle = Throttle::new(store.clone(), clock.clone(), limits);
+    let longest = limits.longest_window_secs();
+    assert_eq!(longest, 3600, "sign-up's window, the longest by default");
+    let limit = Limit {
+        max: 10,
+        window_secs: 60,
+        backoff_base_secs: 60,
+        backoff_max_secs: 60,
+    };
+    for key in ["signin:ip:203.0.113.1", "signin:pair:ann|203.0.113.1"] {
+        assert_eq!(
+            store.reserve(key, clock.now(), &limit).await.unwrap(),
+            Reservation::Reserved
+        );
+    }
+    clock.advance(Duration::seconds(longest - 10));
+    store
+        .reserve("signin:ip:203.0.113.2", clock.now(), &limit)
+        .await
+        .unwrap();
+    assert_eq!(
+        throttle.purge_expired().await.unwrap(),
+        0,
+        "nothing expired yet"
+    );
+    clock.advance(Duration::seconds(20));
+    assert_eq!(throttle.purge_expired().await.unwrap(), 2);
+    assert_eq!(store.get("signin:ip:203.0.113.1").await.unwrap(), None);
+    assert!(store.get("signin:ip:203.0.113.2").await.unwrap().is_some());
+    database.close().await;
 }

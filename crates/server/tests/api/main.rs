@@ -16,6 +16,7 @@ mod health_docs;
 mod hostile;
 mod keys;
 mod limits;
+mod lockout;
 mod logs;
 mod migrate_cli;
 mod persistence;

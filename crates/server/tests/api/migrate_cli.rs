@@ -28,7 +28,7 @@ async fn migrate_up_down_status() {
     let (ok, out) = run(&["migrate", "up"]).await;
     assert!(ok, "up is idempotent: {out}");
 
-    let (ok, out) = run(&["migrate", "down", "-n", "2"]).await;
+    let (ok, out) = run(&["migrate", "down", "-n", "3"]).await;
     assert!(ok, "{out}");
     let (_, out) = run(&["migrate", "status"]).await;
     assert!(
@@ -41,6 +41,10 @@ async fn migrate_up_down_status() {
     );
     assert!(
         out.contains("pending m20261127_000004_audit_events"),
+        "{out}"
+    );
+    assert!(
+        out.contains("pending m20261201_000005_refresh_seal_aead"),
         "{out}"
     );
 

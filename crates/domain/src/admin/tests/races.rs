@@ -117,6 +117,7 @@ async fn a_role_changed_between_reads_is_a_concurrent_change() {
         }),
         hasher: Arc::new(PlainHasher::default()),
         clock: Arc::new(SystemClock),
+        attempts: store.attempts(),
     });
     // staff gained audit:read after bob was read: carol (who lacks it) must
     // not act on bob on the strength of the old read
@@ -168,6 +169,10 @@ async fn a_change_carries_the_facts_it_was_decided_on() {
         }
         async fn delete_user(&self, id: UserId, c: Change) -> Result<(), StoreError> {
             self.0.delete_user(id, c).await
+        }
+        async fn record_change(&self, c: Change) -> Result<(), StoreError> {
+            self.1.lock().unwrap().push(c.clone());
+            self.0.record_change(c).await
         }
         async fn list_roles(&self) -> Result<Vec<crate::roles::RoleInfo>, StoreError> {
             self.0.list_roles().await
@@ -224,6 +229,7 @@ async fn a_change_carries_the_facts_it_was_decided_on() {
         users: Arc::new(store.clone()),
         hasher: Arc::new(PlainHasher::default()),
         clock: Arc::new(SystemClock),
+        attempts: store.attempts(),
     });
     admin
         .set_user_disabled(token(carol), bob, true)

@@ -171,3 +171,61 @@ async fn user_search_is_bounded() {
         2
     );
 }
+
+#[tokio::test]
+async fn an_unlock_clears_the_accounts_counters_from_every_address_and_is_audited() {
+    use crate::throttle::{AttemptStore, Limit, Reservation};
+    let store = InMemory::seeded();
+    store.add_role("helpdesk", &["content:read", "users:read", "users:write"]);
+    let carol = store.add_user("carol", &["helpdesk"]);
+    let root = store.add_user("root", &["admin"]);
+    let bob = store.add_user("Bob", &["user"]);
+    let admin = store.admin_service();
+    let attempts = store.attempts();
+    let limit = Limit {
+        max: 1,
+        window_secs: 900,
+        backoff_base_secs: 60,
+        backoff_max_secs: 60,
+    };
+    let now = chrono::Utc::now();
+    let keys = [
+        "signin:pair:bob|6.6.6.6",
+        "signin:pair:bob|1.2.3.4",
+        "signin:acct:bob",
+        "signin:total:acct:bob",
+        "signin:pair:bobby|6.6.6.6",
+        "signin:ip:6.6.6.6",
+    ];
+    for key in keys {
+        assert_eq!(
+            attempts.reserve(key, now, &limit).await.unwrap(),
+            Reservation::Reserved
+        );
+    }
+    // carol may not act on root (who holds more than she does)
+    escalation(admin.unlock_user(token(carol), root).await);
+    let profile = admin.unlock_user(token(carol), bob).await.unwrap();
+    assert_eq!(profile.user.username, "Bob");
+    for key in &keys[..4] {
+        assert_eq!(attempts.get(key).await.unwrap(), None, "{key} cleared");
+    }
+    for key in &keys[4..] {
+        assert!(attempts.get(key).await.unwrap().is_some(), "{key} kept");
+    }
+    assert_eq!(store.audit_actions(), ["user.unlock"]);
+    assert!(matches!(
+        admin.unlock_user(token(carol), UserId(99)).await,
+        Err(Error::UserNotFound)
+    ));
+    assert!(matches!(
+        admin
+            .unlock(
+                crate::access::Operator::Cli,
+                &crate::users::Username::parse("bob").unwrap()
+            )
+            .await,
+        Ok(p) if p.user.id == bob
+    ));
+    assert_eq!(store.audit_actions(), ["user.unlock", "user.unlock"]);
+}
