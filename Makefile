@@ -19,7 +19,7 @@ timed = start=$$(date +%s%3N); $(2); status=$$?; ms=$$(( $$(date +%s%3N) - start
 
 test-unit:
 	@echo "=== unit tests, doc tests and examples ==="
-	@$(call timed,unit tests,$(CARGO) test --workspace --all-targets --exclude rolegate && $(CARGO) test -p rolegate --lib --bins && $(CARGO) test --workspace --doc --all-features)
+	@$(call timed,unit tests,$(CARGO) test --workspace --all-targets --exclude rolegate && $(CARGO) test -p rolegate --lib --bins && $(CARGO) test -p rolegate-guard --all-features --all-targets && $(CARGO) test --workspace --doc && $(CARGO) test -p rolegate-domain -p rolegate-guard --doc --all-features)
 
 # Builds the integration suite once, so the per-backend times below are the suites' own.
 test-build:
