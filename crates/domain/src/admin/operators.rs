@@ -80,13 +80,7 @@ impl AdminService {
         let actor = self
             .check(Granted::<UsersWrite>::operator(operator))
             .await?;
-        let id = self
-            .deps
-            .users
-            .find_login(username)
-            .await?
-            .ok_or(Error::UserNotFound)?
-            .id;
+        let id = self.id_of(username).await?;
         let (target, catalogue) = self.target(id).await?;
         let mut roles = target.user.roles.clone();
         if !roles.contains(&role) {
@@ -101,15 +95,20 @@ impl AdminService {
         operator: Operator,
         username: &Username,
     ) -> Result<UserProfile, Error> {
-        let id = self
+        let id = self.id_of(username).await?;
+        self.unlock_user(Granted::<UsersWrite>::operator(operator), id)
+            .await
+    }
+
+    /// The id of the user with this name.
+    async fn id_of(&self, username: &Username) -> Result<UserId, Error> {
+        Ok(self
             .deps
             .users
             .find_login(username)
             .await?
             .ok_or(Error::UserNotFound)?
-            .id;
-        self.unlock_user(Granted::<UsersWrite>::operator(operator), id)
-            .await
+            .id)
     }
 
     /// Whether some user holds `admin` and is not disabled.
