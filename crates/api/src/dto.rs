@@ -22,7 +22,7 @@ pub struct SignupRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"username": "alice", "password": "correct horse battery"}))]
 pub struct SigninRequest {
-    #[schema(min_length = 1)]
+    #[schema(schema_with = crate::schemas::presented_username)]
     pub username: String,
     #[schema(schema_with = crate::schemas::presented_password)]
     pub password: String,

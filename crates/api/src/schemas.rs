@@ -142,3 +142,13 @@ pub fn per_page() -> Object {
         .description(Some("Items per page (default 20)."))
         .build()
 }
+
+/// A username presented at sign-in: any text without control characters
+/// (an unknown or malformed name is a 401 like a wrong password).
+pub fn presented_username() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .pattern(Some(Username::PRESENTED_PATTERN))
+        .build()
+}

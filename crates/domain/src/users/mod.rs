@@ -69,6 +69,9 @@ impl Username {
     /// not empty and free of control characters, because it keys the rate
     /// limits and the look-up (a NUL reaches the database on some backends).
     /// Any other name that is not a valid username is merely unknown.
+    /// What a presented name may look like, for API documents: no control characters.
+    pub const PRESENTED_PATTERN: &'static str = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$";
+
     pub fn check_presented(raw: &str) -> Result<(), String> {
         if raw.is_empty() {
             return Err("must not be empty".into());
@@ -222,6 +225,11 @@ mod tests {
                 prop_assert!(u.as_str().chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)));
                 prop_assert!((3..=32).contains(&u.as_str().len()));
             }
+        }
+
+        #[test]
+        fn what_the_documented_sign_in_pattern_admits_passes(s in &Username::PRESENTED_PATTERN[1..Username::PRESENTED_PATTERN.len() - 1]) {
+            prop_assert!(Username::check_presented(&s).is_ok(), "{s:?}");
         }
 
         #[test]
