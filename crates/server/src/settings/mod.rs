@@ -1,0 +1,407 @@
+//! Configuration: `config/default.toml` → `config/{ROLEGATE_ENV}.toml` →
+//! environment variables `ROLEGATE__SECTION__KEY`.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use rolegate_auth::HashingConfig;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The base configuration, built into the binary so that it runs from any
+/// folder; files in the config folder override it.
+const DEFAULT_TOML: &str = include_str!("../../../../config/default.toml");
+
+mod env;
+mod secrets;
+#[cfg(test)]
+mod tests;
+
+use env::*;
+pub use secrets::*;
+
+/// The deployment profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    Development,
+    Test,
+    Compat,
+    Production,
+}
+
+impl Profile {
+    pub fn parse(s: &str) -> anyhow::Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "development" | "dev" => Ok(Self::Development),
+            "test" => Ok(Self::Test),
+            "compat" => Ok(Self::Compat),
+            "production" | "prod" => Ok(Self::Production),
+            other => {
+                bail!("unknown ROLEGATE_ENV {other:?}: use development, test, compat or production")
+            }
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::Test => "test",
+            Self::Compat => "compat",
+            Self::Production => "production",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub cors: CorsSettings,
+    pub http: HttpSettings,
+    pub log: LogSettings,
+    pub data: DataSettings,
+    pub rate_limit: RateLimitSettings,
+    #[serde(default)]
+    pub bootstrap: BootstrapSettings,
+    #[serde(skip, default = "default_profile")]
+    pub profile: Profile,
+}
+
+fn default_profile() -> Profile {
+    Profile::Development
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+    /// Seconds a request body may take to arrive, counted from its head;
+    /// past it, 408 `request_timeout` and the connection is closed.
+    pub body_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub acquire_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub idle_timeout_secs: u64,
+    pub sqlite_busy_timeout_ms: u64,
+    pub run_migrations: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub jwt_secret: SecretString,
+    pub jwt_secret_file: String,
+    pub key_files: Vec<PathBuf>,
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_ttl: u64,
+    pub refresh_token_ttl: u64,
+    pub refresh_grace_secs: u64,
+    pub max_sessions_per_user: u32,
+    pub purge_interval_secs: u64,
+    pub leeway_secs: u64,
+    pub verify_cache_size: usize,
+    pub open_role_signup: bool,
+    pub hashing: HashingConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttemptStoreKind {
+    Memory,
+    Database,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitSettings {
+    pub store: AttemptStoreKind,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Failed sign-ins per account from one client address (the strict limit).
+    pub signin_account_max_failures: u32,
+    /// Failed sign-ins per account from all addresses together (a ceiling).
+    pub signin_account_max_failures_all: u32,
+    pub signin_client_max_failures: u32,
+    pub signin_window_secs: i64,
+    pub signin_backoff_base_secs: i64,
+    pub signin_backoff_max_secs: i64,
+    /// Sign-ins, successful or not, per client address and per account.
+    pub signin_per_client: u32,
+    pub signin_per_account: u32,
+    pub signin_total_window_secs: i64,
+    pub signup_per_client: u32,
+    pub signup_window_secs: i64,
+    pub refresh_per_client: u32,
+    pub refresh_window_secs: i64,
+}
+
+impl RateLimitSettings {
+    pub fn limits(&self) -> rolegate_domain::Limits {
+        use rolegate_domain::Limit;
+        let signin = |max| Limit {
+            max,
+            window_secs: self.signin_window_secs,
+            backoff_base_secs: self.signin_backoff_base_secs,
+            backoff_max_secs: self.signin_backoff_max_secs,
+        };
+        let count = |max, window_secs: i64| Limit {
+            max,
+            window_secs,
+            backoff_base_secs: window_secs.min(60),
+            backoff_max_secs: window_secs,
+        };
+        rolegate_domain::Limits {
+            signin_failures_per_pair: signin(self.signin_account_max_failures),
+            signin_failures_per_account: signin(self.signin_account_max_failures_all),
+            signin_failures_per_client: signin(self.signin_client_max_failures),
+            signin_per_client: count(self.signin_per_client, self.signin_total_window_secs),
+            signin_per_account: count(self.signin_per_account, self.signin_total_window_secs),
+            signup_per_client: count(self.signup_per_client, self.signup_window_secs),
+            refresh_per_client: count(self.refresh_per_client, self.refresh_window_secs),
+        }
+    }
+}
+
+impl RateLimitSettings {
+    /// Every limit admits at least one attempt per positive window.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let maxima = [
+            (
+                "signin_account_max_failures",
+                self.signin_account_max_failures,
+            ),
+            (
+                "signin_account_max_failures_all",
+                self.signin_account_max_failures_all,
+            ),
+            (
+                "signin_client_max_failures",
+                self.signin_client_max_failures,
+            ),
+            ("signin_per_client", self.signin_per_client),
+            ("signin_per_account", self.signin_per_account),
+            ("signup_per_client", self.signup_per_client),
+            ("refresh_per_client", self.refresh_per_client),
+        ];
+        if let Some((name, _)) = maxima.iter().find(|(_, max)| *max == 0) {
+            bail!("rate_limit.{name} must be at least 1");
+        }
+        let windows = [
+            ("signin_window_secs", self.signin_window_secs),
+            ("signin_total_window_secs", self.signin_total_window_secs),
+            ("signup_window_secs", self.signup_window_secs),
+            ("refresh_window_secs", self.refresh_window_secs),
+        ];
+        if let Some((name, _)) = windows.iter().find(|(_, secs)| *secs <= 0) {
+            bail!("rate_limit.{name} must be positive");
+        }
+        if self.signin_backoff_base_secs < 0 || self.signin_backoff_max_secs < 0 {
+            bail!("rate_limit.signin_backoff_base_secs and _max_secs must not be negative");
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CorsSettings {
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    pub hsts: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+/// The first admin, created at start when no active admin exists.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct BootstrapSettings {
+    /// Empty: no bootstrap.
+    pub admin_username: String,
+    pub admin_email: String,
+    /// A file holding the password (one line; a trailing newline is ignored).
+    pub admin_password_file: String,
+}
+
+impl BootstrapSettings {
+    pub fn enabled(&self) -> bool {
+        !self.admin_username.trim().is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DataSettings {
+    pub dir: PathBuf,
+}
+
+impl Settings {
+    /// Loads the profile named by `ROLEGATE_ENV` from `ROLEGATE_CONFIG_DIR`
+    /// (default `config`), then applies `ROLEGATE__*` environment variables.
+    pub fn load() -> anyhow::Result<Self> {
+        let profile = Profile::parse(&std::env::var("ROLEGATE_ENV").unwrap_or_default())?;
+        let dir = std::env::var_os("ROLEGATE_CONFIG_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("config"));
+        Self::load_from(&dir, profile, true)
+    }
+
+    /// Loads a profile from a config folder; `with_env` applies `ROLEGATE__*`.
+    pub fn load_from(dir: &Path, profile: Profile, with_env: bool) -> anyhow::Result<Self> {
+        let vars: Vec<(OsString, OsString)> = if with_env {
+            std::env::vars_os().collect()
+        } else {
+            Vec::new()
+        };
+        Self::load_with_vars(dir, profile, vars)
+    }
+
+    /// Loads a profile from a config folder, then applies the `ROLEGATE__*`
+    /// variables among `vars` (as the process environment would).
+    pub fn load_with_vars(
+        dir: &Path,
+        profile: Profile,
+        vars: impl IntoIterator<Item = (OsString, OsString)>,
+    ) -> anyhow::Result<Self> {
+        let builder = config::Config::builder()
+            .add_source(config::File::from_str(
+                DEFAULT_TOML,
+                config::FileFormat::Toml,
+            ))
+            .add_source(config::File::from(dir.join("default.toml")).required(false))
+            .add_source(
+                config::File::from(dir.join(format!("{}.toml", profile.as_str()))).required(false),
+            )
+            .add_source(EnvSource::from_vars(vars)?);
+        let mut settings: Settings = builder
+            .build()
+            .context("reading the configuration")?
+            .try_deserialize()
+            .context("invalid configuration")?;
+        settings.profile = profile;
+        Ok(settings)
+    }
+
+    pub fn db_config(&self) -> rolegate_persistence::DbConfig {
+        let d = &self.database;
+        rolegate_persistence::DbConfig {
+            url: d.url.clone(),
+            max_connections: d.max_connections.max(1),
+            min_connections: d.min_connections,
+            acquire_timeout: Duration::from_millis(d.acquire_timeout_ms),
+            connect_timeout: Duration::from_millis(d.connect_timeout_ms),
+            idle_timeout: Duration::from_secs(d.idle_timeout_secs),
+            sqlite_busy_timeout: Duration::from_millis(d.sqlite_busy_timeout_ms),
+        }
+    }
+
+    /// Checks what the profile demands, before anything touches the
+    /// database. Production also refuses CORS wildcards, lifetimes and
+    /// leeway beyond [`PRODUCTION_LIMITS`], and signing keys that are
+    /// missing, weak (see [`check_secret_strength`]) or readable by others.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.auth.access_token_ttl == 0 || self.auth.refresh_token_ttl == 0 {
+            bail!("auth.access_token_ttl and auth.refresh_token_ttl must be positive");
+        }
+        if self.auth.refresh_token_ttl > 365 * 24 * 3600 || self.auth.refresh_grace_secs > 300 {
+            bail!(
+                "auth.refresh_token_ttl is at most a year and auth.refresh_grace_secs at most 300"
+            );
+        }
+        if self.server.body_timeout_secs == 0 {
+            bail!("server.body_timeout_secs must be positive");
+        }
+        self.rate_limit.validate()?;
+        if self.profile == Profile::Production {
+            if self.cors.allowed_origins.iter().any(|o| o.contains('*')) {
+                bail!(
+                    "production: cors.allowed_origins must list origins explicitly, without wildcards"
+                );
+            }
+            let limits = &PRODUCTION_LIMITS;
+            for (key, value, max, unit) in [
+                (
+                    "auth.leeway_secs",
+                    self.auth.leeway_secs,
+                    limits.leeway_secs,
+                    "5 minutes",
+                ),
+                (
+                    "auth.access_token_ttl",
+                    self.auth.access_token_ttl,
+                    limits.access_token_ttl,
+                    "24 hours",
+                ),
+                (
+                    "auth.refresh_token_ttl",
+                    self.auth.refresh_token_ttl,
+                    limits.refresh_token_ttl,
+                    "90 days",
+                ),
+            ] {
+                if value > max {
+                    bail!(
+                        "production: {key} is {value} seconds; at most {max} ({unit}) is allowed"
+                    );
+                }
+            }
+            if self.auth.open_role_signup {
+                tracing::warn!(
+                    "auth.open_role_signup is on in production: anyone can sign up as admin"
+                );
+            }
+            // Reads and checks the secret or the key files (their modes too).
+            self.key_set()?;
+        }
+        Ok(())
+    }
+
+    /// The HS256 secret: from `auth.jwt_secret`, else `auth.jwt_secret_file`
+    /// (which, like a key file, must be readable by its owner only); else,
+    /// outside production, generated once under `data.dir`.
+    pub fn resolve_jwt_secret(&self) -> anyhow::Result<SecretString> {
+        if !self.auth.jwt_secret.expose_secret().is_empty() {
+            return Ok(self.auth.jwt_secret.clone());
+        }
+        if !self.auth.jwt_secret_file.is_empty() {
+            let path = Path::new(&self.auth.jwt_secret_file);
+            check_private(
+                "auth.jwt_secret_file",
+                path,
+                self.profile == Profile::Production,
+            )?;
+            let raw = std::fs::read_to_string(path).with_context(|| {
+                format!("reading auth.jwt_secret_file {}", self.auth.jwt_secret_file)
+            })?;
+            return Ok(SecretString::from(raw.trim().to_owned()));
+        }
+        if self.profile == Profile::Production {
+            bail!(
+                "production: no JWT secret configured; set ROLEGATE__AUTH__JWT_SECRET or \
+                 ROLEGATE__AUTH__JWT_SECRET_FILE (at least 32 random bytes)"
+            );
+        }
+        dev_secret(&self.data.dir)
+    }
+}

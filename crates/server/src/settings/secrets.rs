@@ -1,0 +1,135 @@
+//! Secrets and keys: production's limits, file permissions, the development secret.
+
+use super::*;
+
+/// The largest values production accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct ProductionLimits {
+    pub leeway_secs: u64,
+    pub access_token_ttl: u64,
+    pub refresh_token_ttl: u64,
+}
+
+pub const PRODUCTION_LIMITS: ProductionLimits = ProductionLimits {
+    leeway_secs: 300,
+    access_token_ttl: 24 * 3600,
+    refresh_token_ttl: 90 * 24 * 3600,
+};
+
+/// Fewest distinct bytes a production HS256 secret may have: 32 × `a` or a
+/// repeated short word is a placeholder, not a secret.
+pub const MIN_SECRET_DISTINCT_BYTES: usize = 8;
+
+/// Refuses (in production; warns otherwise) a secret with fewer than
+/// [`MIN_SECRET_DISTINCT_BYTES`] distinct bytes. The length (at least 32
+/// bytes) is checked for every profile by `KeySet::hs256`.
+pub(super) fn check_secret_strength(secret: &SecretString, strict: bool) -> anyhow::Result<()> {
+    let distinct = secret
+        .expose_secret()
+        .bytes()
+        .collect::<HashSet<u8>>()
+        .len();
+    if distinct < MIN_SECRET_DISTINCT_BYTES {
+        let msg = format!(
+            "the JWT secret has only {distinct} distinct bytes (at least \
+             {MIN_SECRET_DISTINCT_BYTES}): it looks like a placeholder; use 32 or more random \
+             bytes, e.g. `openssl rand -base64 48`"
+        );
+        if strict {
+            bail!("production: {msg}");
+        }
+        tracing::warn!("{msg}");
+    }
+    Ok(())
+}
+
+impl Settings {
+    /// The signing and verification keys: the key files when configured
+    /// (asymmetric), else the HS256 secret.
+    pub fn key_set(&self) -> anyhow::Result<rolegate_auth::KeySet> {
+        let production = self.profile == Profile::Production;
+        if self.auth.key_files.is_empty() {
+            let secret = self.resolve_jwt_secret()?;
+            check_secret_strength(&secret, production)?;
+            return Ok(rolegate_auth::KeySet::hs256(&secret)?);
+        }
+        let mut pems = Vec::with_capacity(self.auth.key_files.len());
+        for path in &self.auth.key_files {
+            check_private("key file", path, production)?;
+            let pem = std::fs::read(path)
+                .with_context(|| format!("reading key file {}", path.display()))?;
+            pems.push((path.display().to_string(), pem));
+        }
+        Ok(rolegate_auth::KeySet::from_private_pems(&pems)?)
+    }
+}
+
+/// A private key or secret file must be readable by its owner only:
+/// production refuses one that its group or others can read; other profiles
+/// warn. `what` names it in the message (`key file`, `auth.jwt_secret_file`).
+pub(super) fn check_private(what: &str, path: &Path, strict: bool) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("reading {what} {}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            let msg = format!(
+                "{what} {} is readable by others (mode {:o}); run chmod 600 on it",
+                path.display(),
+                mode & 0o777
+            );
+            if strict {
+                bail!("production: {msg}");
+            }
+            tracing::warn!("{msg}");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (what, path, strict);
+    Ok(())
+}
+
+/// Reads or creates `<data>/jwt-secret` (mode 0600) for development.
+pub(super) fn dev_secret(data_dir: &Path) -> anyhow::Result<SecretString> {
+    use base64::Engine as _;
+    let path = data_dir.join("jwt-secret");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim().to_owned();
+        if !existing.is_empty() {
+            tracing::info!(path = %path.display(), "using the development JWT secret");
+            return Ok(SecretString::from(existing));
+        }
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating the data folder {}", data_dir.display()))?;
+    let mut bytes = [0u8; 48];
+    rand::fill(&mut bytes);
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    write_private(&path, secret.as_bytes())?;
+    tracing::warn!(
+        path = %path.display(),
+        "no JWT secret configured: generated a development secret (production requires ROLEGATE__AUTH__JWT_SECRET or _FILE)"
+    );
+    Ok(SecretString::from(secret))
+}
+
+/// Writes a file readable by its owner only.
+pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(contents)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
