@@ -10,6 +10,7 @@ mod m20261127_000002_refresh_tokens;
 mod m20261127_000003_auth_attempts;
 mod m20261127_000004_audit_events;
 mod m20261201_000005_refresh_seal_aead;
+mod m20261202_000006_account_lifecycle;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_auth_attempts::Migration),
             Box::new(m20261127_000004_audit_events::Migration),
             Box::new(m20261201_000005_refresh_seal_aead::Migration),
+            Box::new(m20261202_000006_account_lifecycle::Migration),
         ]
     }
 }

@@ -93,3 +93,13 @@ pub fn client_ip(req: &HttpRequest, trusted_proxies: &[std::net::IpAddr]) -> Str
     let forwarded = req.headers().get_all("x-forwarded-for");
     crate::client_addr::client_address(req.peer_addr().map(|a| a.ip()), forwarded, trusted_proxies)
 }
+
+/// The client's address (as [`client_ip`] finds it) and its user agent:
+/// what a session records of where it was opened.
+pub fn client_info(req: &HttpRequest, trusted: &[std::net::IpAddr]) -> rolegate_domain::ClientInfo {
+    let user_agent = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    rolegate_domain::ClientInfo::new(client_ip(req, trusted), user_agent)
+}

@@ -10,20 +10,24 @@
 //! |---|---|
 //! | [`access`] | permissions as types, the proof a guard hands to a use case |
 //! | [`users`] | users, passwords, the user store |
+//! | [`accounts`] | the lifecycle: password change and reset, e-mail, sessions, leaving |
 //! | [`roles`] | role and permission names, descriptions |
 //! | [`authentication`] | sign-up, sign-in |
 //! | [`sessions`] | refresh tokens: rotation, reuse, sign-out |
 //! | [`throttle`] | rate limits around sign-in, sign-up and refresh |
 //! | [`admin`] | administration and its rules |
+//! | [`mail`] | mail: composing, the outbox, delivery with retries |
 //! | [`testing`] | in-memory ports, for fast rule tests (feature `testing`) |
 
 pub mod access;
+pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod authentication;
 pub mod clock;
 pub mod error;
 pub mod health;
+pub mod mail;
 pub mod page;
 pub mod roles;
 pub mod sessions;
@@ -34,15 +38,25 @@ pub mod tokens;
 pub mod users;
 
 pub use access::{Actor, Granted, Operator, PermissionName};
+pub use accounts::{
+    Account, AccountStore, AccountToken, NewAccountToken, PasswordChange, SessionInfo, TokenMail,
+    TokenPurpose,
+};
 pub use admin::{AdminDeps, AdminService, AdminStore, Bootstrap, Change, CreateUser, Precondition};
 pub use audit::{AuditEvent, NewAuditEvent};
 pub use authentication::{AuthDeps, AuthPolicy, AuthService, IssuedRefresh, SignUp, SignedIn};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, BuiltInRule, Error, Escalation, FieldErrors, StoreError, UniqueField};
 pub use health::HealthCheck;
+pub use mail::{
+    Composed, DeliveryPolicy, MailComposer, MailKind, MailOutbox, MailSender, Message, NewMail,
+    Postman, QueuedMail, SendError,
+};
 pub use page::{Page, PageRequest};
 pub use roles::{Description, NewRole, Permission, PermissionInfo, RoleInfo, RoleName};
-pub use sessions::{NewRefreshToken, RefreshRecord, RefreshSecrets, Refreshed, SessionStore};
+pub use sessions::{
+    ClientInfo, NewRefreshToken, RefreshRecord, RefreshSecrets, Refreshed, SessionStore,
+};
 pub use throttle::{
     Admission, AttemptStore, Attempts, BackoffStep, Limit, Limits, MemoryAttempts, Reservation,
     Throttle,

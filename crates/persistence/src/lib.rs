@@ -2,10 +2,12 @@
 //! chosen by the database URL. Implements the domain's store ports; SeaORM
 //! types never leave this crate.
 
+mod accounts;
 mod admin;
 mod attempts;
 mod entities;
 mod error;
+mod outbox;
 mod sessions;
 mod users;
 

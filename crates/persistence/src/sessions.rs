@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rolegate_domain::{NewRefreshToken, RefreshRecord, SessionStore, StoreError, UserId};
+use rolegate_domain::{
+    ClientInfo, NewRefreshToken, RefreshRecord, SessionStore, StoreError, UserId,
+};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -29,6 +31,9 @@ fn active(t: NewRefreshToken) -> refresh_tokens::ActiveModel {
         // No longer read: every presentation within the grace window gets the successor.
         grace_used: Set(false),
         revoked_at: Set(None),
+        user_agent: Set(t.client.user_agent),
+        client_addr: Set(Some(t.client.addr).filter(|a| !a.is_empty())),
+        session_started_at: Set(Some(t.session_started_at)),
         ..Default::default()
     }
 }
@@ -45,6 +50,12 @@ impl From<refresh_tokens::Model> for RefreshRecord {
             rotated_at: m.rotated_at,
             successor_sealed: m.successor_sealed,
             revoked: m.revoked_at.is_some(),
+            // Tokens from before sessions recorded their start: the token's own.
+            session_started_at: m.session_started_at.unwrap_or(m.created_at),
+            client: ClientInfo {
+                addr: m.client_addr.unwrap_or_default(),
+                user_agent: m.user_agent,
+            },
         }
     }
 }

@@ -123,10 +123,12 @@ impl Database {
             email: Set(email.clone()),
             password_hash: Set(user.password_hash.as_str().to_owned()),
             disabled: Set(false),
+            email_verified: Set(user.email_verified),
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()
         };
+        let welcome = user.welcome;
         let role_ids: Vec<i64> = found.iter().map(|r| r.id).collect();
         let role_names = names.join(", ");
         let created = self
@@ -157,6 +159,10 @@ impl Database {
                     if let Some(mut event) = audit {
                         event.target = format!("user:{}", created.id);
                         crate::admin::insert_audit(txn, event).await?;
+                    }
+                    if let Some(welcome) = welcome {
+                        crate::accounts::insert_token(txn, created.id, welcome.token).await?;
+                        crate::outbox::insert_mail(txn, welcome.mail).await?;
                     }
                     Ok(created.id)
                 })

@@ -10,7 +10,7 @@ use crate::dto::{
     SignupRequest,
 };
 use crate::error::{ApiError, ErrorBody, authority};
-use crate::extract::client_ip;
+use crate::extract::{client_info, client_ip};
 use rolegate_guard::AuthUser;
 
 /// Longest role name echoed back in an error message.
@@ -115,7 +115,7 @@ pub async fn signin(
         return Err(ApiError::Validation(errors));
     };
     // Rate limits: each attempt is reserved before the password is checked.
-    let client = client_ip(&req, &state.http.trusted_proxies);
+    let client = client_info(&req, &state.http.trusted_proxies);
     let signed_in = state
         .throttle
         .sign_in(&state.auth, &body.username, &password, &client)

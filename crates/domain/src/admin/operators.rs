@@ -62,6 +62,8 @@ impl AdminService {
                 email: user.email,
                 password: user.password,
                 roles: roles.clone(),
+                email_verified: true,
+                welcome: None,
             },
             Some(change.audit),
         )

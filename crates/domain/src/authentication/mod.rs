@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::dedup;
 use crate::error::Error;
 use crate::roles::RoleName;
-use crate::sessions::{NewRefreshToken, RefreshSecrets, SessionStore};
+use crate::sessions::{ClientInfo, NewRefreshToken, RefreshSecrets, SessionStore};
 use crate::tokens::{AccessSubject, IssuedToken, TokenIssuer};
 use crate::users::register::{Registration, register};
 use crate::users::{Email, Password, PasswordHasher, UserId, UserStore, Username};
@@ -132,6 +132,8 @@ impl AuthService {
                 email: req.email,
                 password: req.password,
                 roles,
+                email_verified: false,
+                welcome: None,
             },
             None,
         )
@@ -146,7 +148,12 @@ impl AuthService {
     /// An unknown (or unparsable) username costs one dummy hash verification
     /// and gives the same error as a wrong password: no user enumeration.
     /// Not rate-limited by itself: callers go through `Throttle::sign_in`.
-    pub async fn sign_in(&self, username: &str, password: &Password) -> Result<SignedIn, Error> {
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: &Password,
+        client: &ClientInfo,
+    ) -> Result<SignedIn, Error> {
         let login = match Username::parse(username) {
             Ok(name) => self.deps.users.find_login(&name).await?,
             Err(_) => None,
@@ -183,6 +190,8 @@ impl AuthService {
                 generation: 0,
                 created_at: now,
                 expires_at,
+                session_started_at: now,
+                client: client.clone(),
             })
             .await?;
         let keep = self.policy.max_sessions_per_user;

@@ -216,13 +216,16 @@ mod sign_in_reads {
         let wrong = Password::parse("wrong password").unwrap();
         for who in ["ann", "nobody"] {
             assert!(matches!(
-                auth.sign_in(who, &wrong).await,
+                auth.sign_in(who, &wrong, &ClientInfo::default()).await,
                 Err(Error::InvalidCredentials)
             ));
             assert_eq!(reads.take(), vec!["find_login"], "{who}");
         }
         let right = Password::parse_presented("right").unwrap();
-        let signed_in = auth.sign_in("ann", &right).await.unwrap();
+        let signed_in = auth
+            .sign_in("ann", &right, &ClientInfo::default())
+            .await
+            .unwrap();
         assert_eq!(signed_in.roles, vec![RoleName::user()]);
         assert_eq!(reads.take(), vec!["find_login", "grants_of"]);
     }

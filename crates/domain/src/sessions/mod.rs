@@ -13,6 +13,35 @@ use chrono::{DateTime, Utc};
 use crate::error::StoreError;
 use crate::users::UserId;
 
+/// Where a request comes from, as a session's owner will see it (and as
+/// the rate limits key it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The client's address (the rate limits' key).
+    pub addr: String,
+    /// The `User-Agent` header, shortened.
+    pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    /// The longest user agent kept.
+    pub const MAX_USER_AGENT: usize = 255;
+
+    pub fn new(addr: impl Into<String>, user_agent: Option<&str>) -> Self {
+        Self {
+            addr: addr.into(),
+            user_agent: user_agent
+                .map(|ua| {
+                    ua.chars()
+                        .filter(|c| !c.is_control())
+                        .take(Self::MAX_USER_AGENT)
+                        .collect::<String>()
+                })
+                .filter(|ua| !ua.is_empty()),
+        }
+    }
+}
+
 /// A refresh token to be stored (only its hash).
 #[derive(Debug, Clone)]
 pub struct NewRefreshToken {
@@ -24,6 +53,10 @@ pub struct NewRefreshToken {
     pub generation: i32,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// When the session (its generation 0) started.
+    pub session_started_at: DateTime<Utc>,
+    /// Where the session was opened from.
+    pub client: ClientInfo,
 }
 
 /// A stored refresh token.
@@ -40,6 +73,8 @@ pub struct RefreshRecord {
     /// The successor, sealed with a key only the holder of this token can derive.
     pub successor_sealed: Option<String>,
     pub revoked: bool,
+    pub session_started_at: DateTime<Utc>,
+    pub client: ClientInfo,
 }
 
 /// Storage of refresh tokens (hashes only), grouped in families (sessions).

@@ -50,6 +50,8 @@ impl AuthService {
                 generation: record.generation + 1,
                 created_at: now,
                 expires_at,
+                session_started_at: record.session_started_at,
+                client: record.client.clone(),
             };
             let sealed = self.deps.refresh.seal(&next, presented);
             if sessions

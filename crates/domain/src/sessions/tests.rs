@@ -1,6 +1,7 @@
 //! Refresh rotation, the grace window and the session cap, against the
 //! in-memory store.
 
+use crate::sessions::ClientInfo;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -23,7 +24,11 @@ fn policy() -> AuthPolicy {
 
 async fn signed_in(auth: &AuthService) -> String {
     let pw = Password::parse_presented("password").unwrap();
-    auth.sign_in("bob", &pw).await.unwrap().refresh.token
+    auth.sign_in("bob", &pw, &ClientInfo::default())
+        .await
+        .unwrap()
+        .refresh
+        .token
 }
 
 #[tokio::test]

@@ -29,6 +29,8 @@ impl SessionStore for InMemory {
             rotated_at: None,
             successor_sealed: None,
             revoked: false,
+            session_started_at: token.session_started_at,
+            client: token.client,
         });
         Ok(())
     }

@@ -37,7 +37,7 @@ pub use memory::MemoryAttempts;
 use crate::authentication::{AuthService, SignUp, SignedIn};
 use crate::clock::Clock;
 use crate::error::{Error, StoreError};
-use crate::sessions::Refreshed;
+use crate::sessions::{ClientInfo, Refreshed};
 use crate::users::{Password, UserId, Username};
 
 /// Counters for rate limits. In-process by default; a shared store (the
@@ -226,12 +226,12 @@ impl Throttle {
         auth: &AuthService,
         username: &str,
         password: &Password,
-        client: &str,
+        client: &ClientInfo,
     ) -> Result<SignedIn, Error> {
         // Before anything else: the name keys the limits in the store.
         Username::check_presented(username).map_err(|m| Error::invalid("username", m))?;
         let account = Self::account_key(username);
-        let counters = self.signin_counters(&account, client);
+        let counters = self.signin_counters(&account, &client.addr);
         let now = self.clock.now();
         let mut reserved: Vec<&Counter> = Vec::with_capacity(counters.len());
         for counter in &counters {
@@ -248,7 +248,7 @@ impl Throttle {
                 }
             }
         }
-        let result = auth.sign_in(username, password).await;
+        let result = auth.sign_in(username, password, client).await;
         match &result {
             Err(Error::InvalidCredentials) => {}
             Ok(_) => {

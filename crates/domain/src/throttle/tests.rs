@@ -1,5 +1,6 @@
 //! The limits' rules, against the in-memory store and a hasher that counts.
 
+use crate::sessions::ClientInfo;
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
@@ -70,7 +71,12 @@ fn pw(s: &str) -> Password {
 impl Setup {
     async fn try_sign_in(&self, name: &str, password: &str, client: &str) -> Result<(), Error> {
         self.throttle
-            .sign_in(&self.auth, name, &pw(password), client)
+            .sign_in(
+                &self.auth,
+                name,
+                &pw(password),
+                &ClientInfo::new(client, None),
+            )
             .await
             .map(|_| ())
     }
@@ -92,7 +98,9 @@ async fn concurrent_guesses_check_at_most_the_limit_and_the_rest_hash_nothing() 
         let (auth, throttle) = (s.auth.clone(), s.throttle.clone());
         guesses.spawn(async move {
             let guess = pw(&format!("guess {i}"));
-            throttle.sign_in(&auth, "bob", &guess, "6.6.6.6").await
+            throttle
+                .sign_in(&auth, "bob", &guess, &ClientInfo::new("6.6.6.6", None))
+                .await
         });
     }
     let (mut wrong, mut refused) = (0, 0);

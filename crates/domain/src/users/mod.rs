@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use unicode_normalization::UnicodeNormalization;
 
+use crate::accounts::TokenMail;
 use crate::audit::NewAuditEvent;
 use crate::error::{StoreError, UniqueField};
 use crate::roles::{Permission, RoleName};
@@ -137,6 +138,10 @@ pub struct NewUser {
     pub password_hash: PasswordHash,
     pub roles: Vec<RoleName>,
     pub created_at: DateTime<Utc>,
+    /// Whether the address is known to be the user's (operators' accounts).
+    pub email_verified: bool,
+    /// The verification token and its mail (sign-up), stored with the user.
+    pub welcome: Option<TokenMail>,
 }
 
 /// Storage of users.

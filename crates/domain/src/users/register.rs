@@ -2,6 +2,7 @@
 //! line, bootstrap). Cheap checks (roles, duplicates) run before the
 //! expensive hash; the store's unique indexes still decide races.
 
+use crate::accounts::TokenMail;
 use crate::audit::NewAuditEvent;
 use crate::clock::Clock;
 use crate::error::{Error, UniqueField};
@@ -16,6 +17,10 @@ pub struct Registration {
     pub password: Password,
     /// De-duplicated, allowed by whoever asks.
     pub roles: Vec<RoleName>,
+    /// Operators vouch for the address; sign-ups verify it by mail.
+    pub email_verified: bool,
+    /// The verification token and its mail, for an unverified address.
+    pub welcome: Option<TokenMail>,
 }
 
 /// Creates the account (with its audit event, when given).
@@ -51,6 +56,8 @@ pub(crate) async fn register(
                 password_hash,
                 roles: account.roles,
                 created_at: clock.now(),
+                email_verified: account.email_verified,
+                welcome: account.welcome,
             },
             audit,
         )

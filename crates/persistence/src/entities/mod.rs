@@ -1,7 +1,9 @@
 //! SeaORM entities. Private to this crate: nothing here leaves it.
 
+pub mod account_tokens;
 pub mod audit_events;
 pub mod auth_attempts;
+pub mod mail_outbox;
 pub mod permissions;
 pub mod refresh_tokens;
 pub mod role_permissions;

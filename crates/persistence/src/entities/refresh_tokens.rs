@@ -15,6 +15,9 @@ pub struct Model {
     pub successor_sealed: Option<String>,
     pub grace_used: bool,
     pub revoked_at: Option<DateTimeUtc>,
+    pub user_agent: Option<String>,
+    pub client_addr: Option<String>,
+    pub session_started_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,6 +10,7 @@ pub struct Model {
     pub email: String,
     pub password_hash: String,
     pub disabled: bool,
+    pub email_verified: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

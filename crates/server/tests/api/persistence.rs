@@ -21,6 +21,8 @@ fn new_user(name: &str, roles: Vec<RoleName>) -> NewUser {
         ),
         roles,
         created_at: chrono::Utc::now(),
+        email_verified: false,
+        welcome: None,
     }
 }
 
@@ -139,6 +141,8 @@ async fn expired_refresh_tokens_are_purged() {
             generation: 0,
             created_at: now - Duration::days(8),
             expires_at: expires,
+            session_started_at: now - Duration::days(8),
+            client: Default::default(),
         })
         .await
         .unwrap();
@@ -276,6 +280,8 @@ mod admin_store {
             generation: 0,
             created_at: now,
             expires_at: now + chrono::Duration::hours(1),
+            session_started_at: now,
+            client: Default::default(),
         })
         .await
         .unwrap();
