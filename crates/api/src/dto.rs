@@ -95,7 +95,7 @@ pub struct HealthResponse {
 #[serde(rename_all = "camelCase")]
 #[schema(example = json!({
     "id": 1, "username": "alice", "email": "alice@example.com", "roles": ["ROLE_USER"],
-    "permissions": ["content:read"], "createdAt": "2026-11-27T08:00:00Z"
+    "permissions": ["content:read"], "createdAt": "2026-11-27T08:00:00Z", "emailVerified": true
 }))]
 pub struct MeResponse {
     pub id: i64,
@@ -106,6 +106,8 @@ pub struct MeResponse {
     /// What the roles grant, sorted.
     pub permissions: Vec<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Whether the address was verified (a link from a mail, or an operator).
+    pub email_verified: bool,
 }
 
 /// A user as the admin API shows it. Roles are plain names (`admin`), as the
@@ -114,7 +116,7 @@ pub struct MeResponse {
 #[serde(rename_all = "camelCase")]
 #[schema(example = json!({
     "id": 2, "username": "bob", "email": "bob@example.com", "roles": ["user", "editor"],
-    "disabled": false, "createdAt": "2026-11-27T08:00:00Z"
+    "disabled": false, "createdAt": "2026-11-27T08:00:00Z", "emailVerified": true
 }))]
 pub struct AdminUser {
     pub id: i64,
@@ -123,6 +125,7 @@ pub struct AdminUser {
     pub roles: Vec<String>,
     pub disabled: bool,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    pub email_verified: bool,
     /// Only when one user is shown: what the roles grant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Vec<String>>,
@@ -269,4 +272,76 @@ pub struct AuditPage {
     pub page: u32,
     pub per_page: u32,
     pub total: u64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"currentPassword": "correct horse", "newPassword": "a new long passphrase"}))]
+pub struct ChangePasswordRequest {
+    #[schema(schema_with = crate::schemas::presented_password)]
+    pub current_password: String,
+    #[schema(schema_with = crate::schemas::new_password)]
+    pub new_password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "alice@example.com"}))]
+pub struct ForgotPasswordRequest {
+    #[schema(schema_with = crate::schemas::email)]
+    pub email: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"token": "m3Bq…", "newPassword": "a new long passphrase"}))]
+pub struct ResetPasswordRequest {
+    /// The token of the link in the reset mail.
+    #[schema(schema_with = crate::schemas::link_token)]
+    pub token: String,
+    #[schema(schema_with = crate::schemas::new_password)]
+    pub new_password: String,
+}
+
+/// A token from a link in a mail.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"token": "m3Bq…"}))]
+pub struct TokenRequest {
+    #[schema(schema_with = crate::schemas::link_token)]
+    pub token: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"newEmail": "alice@new.example.com", "currentPassword": "correct horse"}))]
+pub struct ChangeEmailRequest {
+    #[schema(schema_with = crate::schemas::email)]
+    pub new_email: String,
+    #[schema(schema_with = crate::schemas::presented_password)]
+    pub current_password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"password": "correct horse"}))]
+pub struct PasswordRequest {
+    #[schema(schema_with = crate::schemas::presented_password)]
+    pub password: String,
+}
+
+/// A live session of the signed-in user.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "id": "b5f0c2…", "createdAt": "2026-11-27T08:00:00Z", "lastUsedAt": "2026-11-27T09:30:00Z",
+    "userAgent": "Mozilla/5.0 …", "clientAddress": "203.0.113.7", "current": true
+}))]
+pub struct SessionResponse {
+    /// The session's id (`DELETE /api/auth/sessions/{id}` ends it).
+    pub id: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When its refresh token was last issued (sign-in or refresh).
+    pub last_used_at: chrono::DateTime<chrono::Utc>,
+    pub user_agent: Option<String>,
+    pub client_address: Option<String>,
+    /// Whether the calling access token belongs to this session.
+    pub current: bool,
 }

@@ -246,6 +246,22 @@ impl From<Error> for ApiError {
                 code: "invalid_refresh_token",
                 message: "Refresh token was expired. Please make a new signin request".into(),
             },
+            Error::InvalidToken => Self::bad_request(
+                "invalid_token",
+                "This link is invalid or has expired. Please ask for a new one.",
+            ),
+            Error::EmailNotVerified => forbidden(
+                "email_not_verified",
+                "Please verify your e-mail address first: follow the link we sent you, or ask for a new one.".into(),
+            ),
+            Error::AlreadyVerified => conflict(
+                "already_verified",
+                "This e-mail address is verified already.".into(),
+            ),
+            Error::SessionNotFound => Self::NotFoundWith {
+                code: "not_found",
+                message: "Session not found.".into(),
+            },
             Error::AccountDisabled => {
                 forbidden("account_disabled", "This account is disabled.".into())
             }

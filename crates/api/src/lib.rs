@@ -20,7 +20,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpRequest, HttpResponse, web};
 use rolegate_auth::TokenVerifier;
-use rolegate_domain::{AdminService, AuthService, HealthCheck};
+use rolegate_domain::{AccountService, AdminService, AuthService, HealthCheck};
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -69,6 +69,7 @@ impl Default for HttpSettings {
 pub struct AppState {
     pub auth: AuthService,
     pub admin: AdminService,
+    pub accounts: AccountService,
     pub verifier: TokenVerifier,
     /// The public verification keys, served at `/.well-known/jwks.json`.
     pub jwks: Arc<rolegate_auth::JwkSet>,
@@ -136,7 +137,17 @@ fn routes(cfg: &mut ServiceConfig<'_>) {
                 .service(handlers::auth::refresh_token)
                 .service(handlers::auth::signout)
                 .service(handlers::auth::signout_all)
-                .service(handlers::auth::me),
+                .service(handlers::auth::me)
+                .service(handlers::account::delete_me)
+                .service(handlers::account::change_password)
+                .service(handlers::account::forgot_password)
+                .service(handlers::account::reset_password)
+                .service(handlers::account::verify_email)
+                .service(handlers::account::resend_verification)
+                .service(handlers::account::change_email)
+                .service(handlers::account::confirm_email)
+                .service(handlers::account::list_sessions)
+                .service(handlers::account::end_session),
         )
         .service(
             utoipa_actix_web::scope("/api/admin")

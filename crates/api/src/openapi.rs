@@ -13,6 +13,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
     ),
     tags(
         (name = "auth", description = "Sign-up, sign-in, sessions and the signed-in user's profile"),
+        (name = "account", description = "The account lifecycle: password change and reset, e-mail verification and change, the sessions a user sees, deleting the account. Links in mails carry single-use tokens."),
         (name = "admin", description = "Users, roles, permissions and the audit log. Each route names the permission it requires; the caller's current permissions are checked again in the database."),
         (name = "test", description = "The tutorial's role-gated content routes"),
         (name = "health", description = "Liveness and readiness"),

@@ -45,7 +45,11 @@ pub fn new_password() -> Object {
         Some(Password::PATTERN),
     )
     .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)))
-    .description(Some("8–128 characters, no NUL."))
+    .description(Some(
+        "8–128 characters, no NUL. Unless the server screens no passwords (the compat \
+         profile): not one of the 20 000 most common passwords, and not containing the \
+         username or the e-mail's local part.",
+    ))
     .build()
 }
 
@@ -150,5 +154,14 @@ pub fn presented_username() -> Object {
         .schema_type(Type::String)
         .min_length(Some(1))
         .pattern(Some(Username::PRESENTED_PATTERN))
+        .build()
+}
+
+/// The token of a link in a mail (URL-safe base64).
+pub fn link_token() -> Object {
+    text(Some(1), 256, Some("^[A-Za-z0-9_-]+$"))
+        .description(Some(
+            "The `token` query parameter of the link in the mail (URL-safe base64).",
+        ))
         .build()
 }

@@ -27,6 +27,7 @@ fn subject() -> AccessSubject {
             .iter()
             .map(|p| rolegate_domain::Permission::parse(p).unwrap())
             .collect(),
+        session: None,
     }
 }
 
@@ -78,6 +79,7 @@ fn claims(c: &mut Criterion) {
         name: "bench_user".into(),
         roles: vec!["user".into(), "moderator".into()],
         perms: vec!["content:read".into(), "users:read".into()],
+        sid: None,
     };
     let json = serde_json::to_vec(&claims).unwrap();
     c.bench_function("claims serialise", |b| {

@@ -124,6 +124,7 @@ impl TokenIssuer for TokenService {
                 .iter()
                 .map(|p| p.as_str().to_owned())
                 .collect(),
+            sid: subject.session.clone(),
         };
         Ok(IssuedToken {
             token: self.sign(&claims)?,
@@ -167,6 +168,7 @@ mod tests {
             username: "alice".into(),
             roles: vec![RoleName::user(), RoleName::admin()],
             permissions: vec![Permission::parse("users:read").unwrap()],
+            session: None,
         }
     }
 

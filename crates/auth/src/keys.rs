@@ -239,6 +239,7 @@ mod tests {
                 username: "ann".into(),
                 roles: vec![RoleName::user()],
                 permissions: vec![],
+                session: None,
             })
             .unwrap()
             .token

@@ -328,6 +328,23 @@ impl PasswordHasher for Argon2Hasher {
             .await?;
         Ok(ok && known)
     }
+
+    /// Another algorithm or version than argon2id v0x13, or any cost below
+    /// the configured one. An unreadable hash is left alone (it never
+    /// verifies anyway).
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool {
+        let Ok(parsed) = Phc::new(hash.as_str()) else {
+            return false;
+        };
+        let Ok(params) = Params::try_from(&parsed) else {
+            return false;
+        };
+        parsed.algorithm.as_str() != "argon2id"
+            || parsed.version != Some(0x13)
+            || params.m_cost() < self.params.m_cost()
+            || params.t_cost() < self.params.t_cost()
+            || params.p_cost() < self.params.p_cost()
+    }
 }
 
 #[cfg(test)]
@@ -336,6 +353,29 @@ mod tests {
 
     fn pw(s: &str) -> Password {
         Password::parse(s).unwrap()
+    }
+
+    #[tokio::test]
+    async fn hashes_below_the_configured_cost_need_a_rehash() {
+        let today = Argon2Hasher::new(HashingConfig::default()).unwrap();
+        let stronger = Argon2Hasher::new(HashingConfig {
+            memory_kib: 32_768,
+            ..HashingConfig::default()
+        })
+        .unwrap();
+        let old = hash_blocking(&Params::new(8192, 1, 1, Some(32)).unwrap(), b"pw").unwrap();
+        let new = today.hash(&pw("correct horse battery")).await.unwrap();
+        assert!(today.needs_rehash(&old));
+        assert!(!today.needs_rehash(&new));
+        assert!(stronger.needs_rehash(&new));
+        let strong = stronger.hash(&pw("correct horse battery")).await.unwrap();
+        assert!(
+            !today.needs_rehash(&strong),
+            "stronger than configured: kept"
+        );
+        let argon2i = PasswordHash::new(new.as_str().replacen("argon2id", "argon2i", 1));
+        assert!(today.needs_rehash(&argon2i));
+        assert!(!today.needs_rehash(&PasswordHash::new("not a hash".into())));
     }
 
     #[tokio::test]

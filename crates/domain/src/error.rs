@@ -149,6 +149,19 @@ pub enum Error {
     InvalidCredentials,
     #[error("invalid refresh token")]
     RefreshInvalid,
+    /// An account token (reset, verification, e-mail change) that is
+    /// unknown, used, voided or expired.
+    #[error("invalid or expired token")]
+    InvalidToken,
+    /// Sign-in refused until the address is verified.
+    #[error("the e-mail address is not verified")]
+    EmailNotVerified,
+    /// The address is verified already.
+    #[error("the e-mail address is verified already")]
+    AlreadyVerified,
+    /// No live session of the caller has this id.
+    #[error("session not found")]
+    SessionNotFound,
     /// The account (the caller's or the one signing in) is disabled.
     #[error("the account is disabled")]
     AccountDisabled,

@@ -39,8 +39,8 @@ pub mod users;
 
 pub use access::{Actor, Granted, Operator, PermissionName};
 pub use accounts::{
-    Account, AccountStore, AccountToken, NewAccountToken, PasswordChange, SessionInfo, TokenMail,
-    TokenPurpose,
+    Account, AccountDeps, AccountPolicy, AccountService, AccountStore, AccountToken,
+    NewAccountToken, PasswordChange, SessionInfo, TokenMail, TokenPurpose,
 };
 pub use admin::{AdminDeps, AdminService, AdminStore, Bootstrap, Change, CreateUser, Precondition};
 pub use audit::{AuditEvent, NewAuditEvent};

@@ -12,6 +12,8 @@ pub struct AccessSubject {
     pub username: String,
     pub roles: Vec<RoleName>,
     pub permissions: Vec<Permission>,
+    /// The session the token belongs to (its `sid` claim).
+    pub session: Option<String>,
 }
 
 /// A freshly issued access token.

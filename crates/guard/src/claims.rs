@@ -44,6 +44,10 @@ pub struct AccessClaims {
     /// Permissions the roles grant (`resource:action`), sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub perms: Vec<String>,
+    /// The session (refresh-token family) the token was issued for; absent
+    /// in tokens from before sessions were named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 impl AccessClaims {

@@ -43,6 +43,7 @@
 //!     name: "alice".into(),
 //!     roles: vec!["user".into()],
 //!     perms: vec!["content:read".into()],
+//!     sid: None,
 //! };
 //! let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret))?;
 //!

@@ -66,7 +66,7 @@ impl Database {
     /// UPDATE that waited for a concurrent rotation's row lock re-checks that
     /// row but cannot see the successor the rotation inserted, so a second
     /// pass, with a fresh snapshot, is what catches it.
-    async fn revoke_until_none_left(
+    pub(crate) async fn revoke_until_none_left(
         &self,
         filter: sea_orm::sea_query::SimpleExpr,
         at: DateTime<Utc>,

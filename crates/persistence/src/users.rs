@@ -5,6 +5,7 @@ use rolegate_domain::{
     Email, HealthCheck, LoginRecord, NewAuditEvent, NewUser, PasswordHash, Permission, RoleName,
     StoreError, UniqueField, UserId, UserProfile, UserStore, Username,
 };
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, QueryFilter,
     QueryOrder, QuerySelect, RelationTrait, Set,
@@ -221,7 +222,24 @@ impl UserStore for Database {
                 email: u.email,
                 password_hash: PasswordHash::new(u.password_hash),
                 disabled: u.disabled,
+                email_verified: u.email_verified,
             }))
+    }
+
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        expected: &PasswordHash,
+        new: PasswordHash,
+    ) -> Result<bool, StoreError> {
+        let updated = users::Entity::update_many()
+            .col_expr(users::Column::PasswordHash, Expr::value(new.as_str()))
+            .filter(users::Column::Id.eq(id.0))
+            .filter(users::Column::PasswordHash.eq(expected.as_str()))
+            .exec(&self.conn)
+            .await
+            .map_err(map_db_err)?;
+        Ok(updated.rows_affected == 1)
     }
 
     async fn grants_of(&self, id: UserId) -> Result<(Vec<RoleName>, Vec<Permission>), StoreError> {

@@ -11,8 +11,9 @@ use anyhow::Context;
 use rolegate_api::{AppState, HttpSettings, build_app};
 use rolegate_auth::{Argon2Hasher, JwtConfig, OpaqueRefreshTokens, TokenService};
 use rolegate_domain::{
-    AdminDeps, AdminService, AttemptStore, AuthDeps, AuthPolicy, AuthService, Bootstrap, Clock,
-    Email, MemoryAttempts, Password, PasswordHasher, SystemClock, Throttle, Username,
+    AccountDeps, AccountPolicy, AccountService, AdminDeps, AdminService, AttemptStore, AuthDeps,
+    AuthPolicy, AuthService, Bootstrap, Clock, Email, MemoryAttempts, Password, PasswordHasher,
+    SystemClock, Throttle, Username,
 };
 use rolegate_persistence::{Database, redact_url};
 
@@ -161,7 +162,7 @@ impl Application {
             AuthDeps {
                 users: store.clone(),
                 sessions: store.clone(),
-                hasher,
+                hasher: hasher.clone(),
                 tokens: Arc::new(tokens.clone()),
                 refresh: Arc::new(OpaqueRefreshTokens),
                 clock: clock.clone(),
@@ -171,6 +172,8 @@ impl Application {
                 refresh_ttl_secs: i64::try_from(settings.auth.refresh_token_ttl)?,
                 refresh_grace_secs: i64::try_from(settings.auth.refresh_grace_secs)?,
                 max_sessions_per_user: settings.auth.max_sessions_per_user,
+                require_verified_email: settings.auth.require_verified_email,
+                screen_passwords: settings.auth.screen_passwords,
             },
         );
         let throttle = Throttle::new(attempts, clock.clone(), settings.rate_limit.limits());
@@ -179,9 +182,29 @@ impl Application {
             throttle.clone(),
             std::time::Duration::from_secs(settings.auth.purge_interval_secs.max(1)),
         ));
+        // INTERIM until rolegate-mail lands: plain texts, links on localhost.
+        let composer: Arc<dyn rolegate_domain::MailComposer> = Arc::new(InterimComposer);
+        let accounts = AccountService::new(
+            AccountDeps {
+                accounts: store.clone(),
+                admin: store.clone(),
+                hasher: hasher.clone(),
+                secrets: Arc::new(OpaqueRefreshTokens),
+                composer,
+                clock: clock.clone(),
+            },
+            AccountPolicy {
+                reset_ttl_secs: i64::try_from(settings.auth.reset_token_ttl)?,
+                email_ttl_secs: i64::try_from(settings.auth.email_token_ttl)?,
+                screen_passwords: settings.auth.screen_passwords,
+            },
+            auth.clone(),
+            throttle.clone(),
+        );
         let state = AppState {
             auth,
             admin,
+            accounts,
             verifier: tokens
                 .verifier()
                 .with_cache(settings.auth.verify_cache_size),
@@ -262,5 +285,26 @@ async fn purge_expired(auth: AuthService, throttle: Throttle, every: std::time::
             Ok(n) => tracing::info!(deleted = n, "purged expired rate-limit counters"),
             Err(e) => tracing::warn!(error = %e, "purging expired rate-limit counters failed"),
         }
+    }
+}
+
+/// INTERIM until rolegate-mail lands.
+struct InterimComposer;
+
+impl rolegate_domain::MailComposer for InterimComposer {
+    fn compose(
+        &self,
+        m: &rolegate_domain::Message,
+    ) -> Result<rolegate_domain::Composed, rolegate_domain::BoxError> {
+        let link = m
+            .token
+            .as_deref()
+            .map(|t| format!("http://localhost:8080/{}?token={t}", m.kind.as_str()))
+            .unwrap_or_default();
+        Ok(rolegate_domain::Composed {
+            subject: m.kind.as_str().to_owned(),
+            text: format!("Hello {}\n{link}\n", m.username),
+            html: format!("<p>{link}</p>"),
+        })
     }
 }

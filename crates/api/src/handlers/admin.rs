@@ -36,6 +36,7 @@ fn admin_user(u: User, permissions: Option<Vec<Permission>>) -> AdminUser {
         roles: u.roles.iter().map(ToString::to_string).collect(),
         disabled: u.disabled,
         created_at: u.created_at,
+        email_verified: u.email_verified,
         permissions: permissions.map(|p| p.iter().map(ToString::to_string).collect()),
     }
 }

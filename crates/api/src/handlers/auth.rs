@@ -43,6 +43,7 @@ fn parse_signup(body: SignupRequest) -> Result<SignUp, Error> {
             email,
             password,
             roles,
+            welcome: None,
         }),
         _ => Err(Error::Validation(errors)),
     }
@@ -74,9 +75,18 @@ pub async fn signup(
     body: web::Json<SignupRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let client = client_ip(&req, &state.http.trusted_proxies);
+    // The verification link and its mail are stored with the account.
+    let request = parse_signup(body.into_inner()).and_then(|mut signup| {
+        signup.welcome = Some(
+            state
+                .accounts
+                .welcome(signup.username.as_str(), &signup.email)?,
+        );
+        Ok(signup)
+    });
     state
         .throttle
-        .sign_up(&state.auth, &client, parse_signup(body.into_inner()))
+        .sign_up(&state.auth, &client, request)
         .await?;
     Ok(HttpResponse::Created().json(MessageResponse {
         message: "User registered successfully!".into(),
@@ -252,5 +262,6 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespon
             .map(ToString::to_string)
             .collect(),
         created_at: profile.user.created_at,
+        email_verified: profile.user.email_verified,
     }))
 }

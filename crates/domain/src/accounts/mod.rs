@@ -83,6 +83,9 @@ pub struct PasswordChange {
     pub new_hash: PasswordHash,
     /// The reset token this change consumes (only if still unused, else `Stale`).
     pub consumes: Option<i64>,
+    /// The session that stays (the one a signed-in change opens); every
+    /// other session of the user is revoked.
+    pub keep_session: Option<String>,
     pub at: DateTime<Utc>,
     pub audit: NewAuditEvent,
     pub mails: Vec<NewMail>,
@@ -170,3 +173,6 @@ pub trait AccountStore: Send + Sync {
     /// Deletes expired and used tokens.
     async fn purge_tokens(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
+
+mod service;
+pub use service::{AccountDeps, AccountPolicy, AccountService};

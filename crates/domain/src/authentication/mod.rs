@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::accounts::TokenMail;
 use crate::clock::Clock;
 use crate::dedup;
 use crate::error::Error;
@@ -13,7 +14,7 @@ use crate::roles::RoleName;
 use crate::sessions::{ClientInfo, NewRefreshToken, RefreshSecrets, SessionStore};
 use crate::tokens::{AccessSubject, IssuedToken, TokenIssuer};
 use crate::users::register::{Registration, register};
-use crate::users::{Email, Password, PasswordHasher, UserId, UserStore, Username};
+use crate::users::{Email, LoginRecord, Password, PasswordHasher, UserId, UserStore, Username};
 
 #[cfg(test)]
 mod tests;
@@ -32,6 +33,13 @@ pub struct AuthPolicy {
     /// Live sessions a user may hold; a sign-in beyond it revokes the least
     /// recently used ones. 0: no limit.
     pub max_sessions_per_user: u32,
+    /// Refuse sign-in (after the password checked out) while the account's
+    /// e-mail address is not verified.
+    pub require_verified_email: bool,
+    /// Refuse new passwords found in the common-password list or built on
+    /// the username or e-mail (off in the tutorial's compat profile, which
+    /// keeps its 8-character rule only).
+    pub screen_passwords: bool,
 }
 
 impl Default for AuthPolicy {
@@ -41,6 +49,8 @@ impl Default for AuthPolicy {
             refresh_ttl_secs: 7 * 24 * 3600,
             refresh_grace_secs: 5,
             max_sessions_per_user: 50,
+            require_verified_email: false,
+            screen_passwords: true,
         }
     }
 }
@@ -75,6 +85,10 @@ pub struct SignUp {
     pub email: Email,
     pub password: Password,
     pub roles: Option<Vec<RoleName>>,
+    /// The verification link and its mail
+    /// ([`AccountService::welcome`](crate::accounts::AccountService::welcome)),
+    /// stored with the account.
+    pub welcome: Option<TokenMail>,
 }
 
 /// A refresh token as handed to the client.
@@ -94,6 +108,8 @@ pub struct SignedIn {
     pub roles: Vec<RoleName>,
     pub access: IssuedToken,
     pub refresh: IssuedRefresh,
+    /// The session's id (the `sid` of its access tokens).
+    pub session: String,
 }
 
 /// What the authentication use cases depend on.
@@ -123,6 +139,11 @@ impl AuthService {
     /// by itself: callers go through `Throttle::sign_up`.
     pub async fn sign_up(&self, req: SignUp) -> Result<UserId, Error> {
         let roles = self.policy.roles_for(req.roles)?;
+        if self.policy.screen_passwords {
+            req.password
+                .screen(req.username.as_str(), req.email.as_str())
+                .map_err(|m| Error::invalid("password", m))?;
+        }
         let id = register(
             self.deps.users.as_ref(),
             self.deps.hasher.as_ref(),
@@ -133,7 +154,7 @@ impl AuthService {
                 password: req.password,
                 roles,
                 email_verified: false,
-                welcome: None,
+                welcome: req.welcome,
             },
             None,
         )
@@ -147,13 +168,31 @@ impl AuthService {
     ///
     /// An unknown (or unparsable) username costs one dummy hash verification
     /// and gives the same error as a wrong password: no user enumeration.
-    /// Not rate-limited by itself: callers go through `Throttle::sign_in`.
+    /// With `require_verified_email`, an unverified account is refused once
+    /// its password checked out. Not rate-limited by itself: callers go
+    /// through `Throttle::sign_in`.
     pub async fn sign_in(
         &self,
         username: &str,
         password: &Password,
         client: &ClientInfo,
     ) -> Result<SignedIn, Error> {
+        let login = self.check_password(username, password).await?;
+        if self.policy.require_verified_email && !login.email_verified {
+            return Err(Error::EmailNotVerified);
+        }
+        self.open_session(&login, client).await
+    }
+
+    /// Checks a username and password: the account, if the password is
+    /// right and the account enabled. A hash made with weaker parameters
+    /// than today's is replaced (rehash-on-login). Not rate-limited by
+    /// itself: callers go through `Throttle`.
+    pub async fn check_password(
+        &self,
+        username: &str,
+        password: &Password,
+    ) -> Result<LoginRecord, Error> {
         let login = match Username::parse(username) {
             Ok(name) => self.deps.users.find_login(&name).await?,
             Err(_) => None,
@@ -170,13 +209,51 @@ impl AuthService {
         if login.disabled {
             return Err(Error::AccountDisabled);
         }
+        if self.deps.hasher.needs_rehash(&login.password_hash) {
+            self.rehash(&login, password).await;
+        }
+        Ok(login)
+    }
+
+    /// Replaces an outdated hash; a failure is logged (the next sign-in tries again).
+    async fn rehash(&self, login: &LoginRecord, password: &Password) {
+        let outcome = match self.deps.hasher.hash(password).await {
+            Ok(new_hash) => self
+                .deps
+                .users
+                .replace_password_hash(login.id, &login.password_hash, new_hash)
+                .await
+                .map_err(Error::from),
+            Err(e) => Err(e.into()),
+        };
+        match outcome {
+            Ok(true) => {
+                tracing::info!(user_id = %login.id, "password re-hashed with today's parameters")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(user_id = %login.id, error = %e, "re-hashing a password failed")
+            }
+        }
+    }
+
+    /// Opens a session for an account whose password checked out: an
+    /// access token (with the session's id) and the first refresh token of
+    /// a new family; beyond the session cap, the least recently used go.
+    pub async fn open_session(
+        &self,
+        login: &LoginRecord,
+        client: &ClientInfo,
+    ) -> Result<SignedIn, Error> {
         // Roles and permissions only now: a failed attempt never reads them.
         let (roles, permissions) = self.deps.users.grants_of(login.id).await?;
+        let family = self.deps.refresh.new_family_id();
         let access = self.deps.tokens.issue_access(&AccessSubject {
             user_id: login.id,
             username: login.username.clone(),
             roles: roles.clone(),
             permissions,
+            session: Some(family.clone()),
         })?;
         let now = self.deps.clock.now();
         let token = self.deps.refresh.generate();
@@ -184,7 +261,7 @@ impl AuthService {
         let sessions = &self.deps.sessions;
         sessions
             .insert_refresh(NewRefreshToken {
-                family: self.deps.refresh.new_family_id(),
+                family: family.clone(),
                 user_id: login.id,
                 token_hash: self.deps.refresh.hash(&token),
                 generation: 0,
@@ -208,14 +285,15 @@ impl AuthService {
         }
         Ok(SignedIn {
             id: login.id,
-            username: login.username,
-            email: login.email,
+            username: login.username.clone(),
+            email: login.email.clone(),
             roles,
             access,
             refresh: IssuedRefresh {
                 token,
                 expires_in: seconds_until(now, expires_at),
             },
+            session: family,
         })
     }
 }

@@ -77,6 +77,14 @@ mod sign_in_reads {
         ) -> Result<UserId, StoreError> {
             Err(StoreError::internal("unused"))
         }
+        async fn replace_password_hash(
+            &self,
+            _: UserId,
+            _: &PasswordHash,
+            _: PasswordHash,
+        ) -> Result<bool, StoreError> {
+            Err(StoreError::internal("unused"))
+        }
         async fn find_conflict(
             &self,
             _: &Username,
@@ -92,6 +100,7 @@ mod sign_in_reads {
                 email: "ann@example.com".into(),
                 password_hash: PasswordHash::new("right".into()),
                 disabled: false,
+                email_verified: true,
             }))
         }
         async fn grants_of(

@@ -99,6 +99,7 @@ impl AuthService {
                 username: user.user.username,
                 roles: user.user.roles,
                 permissions: user.permissions,
+                session: Some(record.family.clone()),
             })?,
             refresh: IssuedRefresh {
                 token,

@@ -8,7 +8,9 @@ use crate::audit::{AuditEvent, NewAuditEvent};
 use crate::error::{StoreError, UniqueField};
 use crate::page::{Page, PageRequest};
 use crate::roles::{Description, Permission, PermissionInfo, RoleInfo, RoleName};
-use crate::users::{Email, LoginRecord, NewUser, User, UserId, UserProfile, UserStore, Username};
+use crate::users::{
+    Email, LoginRecord, NewUser, PasswordHash, User, UserId, UserProfile, UserStore, Username,
+};
 
 #[async_trait]
 impl UserStore for InMemory {
@@ -80,7 +82,24 @@ impl UserStore for InMemory {
                 email: u.email.clone(),
                 password_hash: u.hash.clone(),
                 disabled: u.disabled,
+                email_verified: true,
             }))
+    }
+
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        expected: &PasswordHash,
+        new: PasswordHash,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.lock_state();
+        Ok(match s.users.get_mut(&id.0) {
+            Some(u) if u.hash == *expected => {
+                u.hash = new;
+                true
+            }
+            _ => false,
+        })
     }
 
     async fn grants_of(&self, id: UserId) -> Result<(Vec<RoleName>, Vec<Permission>), StoreError> {

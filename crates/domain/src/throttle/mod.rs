@@ -38,7 +38,7 @@ use crate::authentication::{AuthService, SignUp, SignedIn};
 use crate::clock::Clock;
 use crate::error::{Error, StoreError};
 use crate::sessions::{ClientInfo, Refreshed};
-use crate::users::{Password, UserId, Username};
+use crate::users::{LoginRecord, Password, UserId, Username};
 
 /// Counters for rate limits. In-process by default; a shared store (the
 /// database) makes several instances enforce one limit.
@@ -87,10 +87,14 @@ pub struct Limits {
     pub signin_per_account: Limit,
     pub signup_per_client: Limit,
     pub refresh_per_client: Limit,
+    /// Requests that send mail (reset, verification, e-mail change) from one address.
+    pub mail_per_client: Limit,
+    /// Requests that send mail to one recipient (address or account).
+    pub mail_per_recipient: Limit,
 }
 
 impl Limits {
-    fn all(&self) -> [Limit; 7] {
+    fn all(&self) -> [Limit; 9] {
         [
             self.signin_failures_per_pair,
             self.signin_failures_per_account,
@@ -99,6 +103,8 @@ impl Limits {
             self.signin_per_account,
             self.signup_per_client,
             self.refresh_per_client,
+            self.mail_per_client,
+            self.mail_per_recipient,
         ]
     }
 
@@ -228,10 +234,40 @@ impl Throttle {
         password: &Password,
         client: &ClientInfo,
     ) -> Result<SignedIn, Error> {
+        self.password_attempt(
+            username,
+            &client.addr,
+            auth.sign_in(username, password, client),
+        )
+        .await
+    }
+
+    /// Checks the password of a signed-in user who re-enters it (password
+    /// or e-mail change, deleting the account) under the sign-in limits: a
+    /// wrong password counts as a failed sign-in of the account.
+    pub async fn reauthenticate(
+        &self,
+        auth: &AuthService,
+        username: &str,
+        password: &Password,
+        client: &str,
+    ) -> Result<LoginRecord, Error> {
+        self.password_attempt(username, client, auth.check_password(username, password))
+            .await
+    }
+
+    /// Runs `attempt` (a password check) under the sign-in counters of
+    /// `username` from `client`; see [`Throttle::sign_in`].
+    async fn password_attempt<T>(
+        &self,
+        username: &str,
+        client: &str,
+        attempt: impl std::future::Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
         // Before anything else: the name keys the limits in the store.
         Username::check_presented(username).map_err(|m| Error::invalid("username", m))?;
         let account = Self::account_key(username);
-        let counters = self.signin_counters(&account, &client.addr);
+        let counters = self.signin_counters(&account, client);
         let now = self.clock.now();
         let mut reserved: Vec<&Counter> = Vec::with_capacity(counters.len());
         for counter in &counters {
@@ -248,7 +284,7 @@ impl Throttle {
                 }
             }
         }
-        let result = auth.sign_in(username, password, client).await;
+        let result = attempt.await;
         match &result {
             Err(Error::InvalidCredentials) => {}
             Ok(_) => {
@@ -262,6 +298,37 @@ impl Throttle {
             Err(_) => self.give_back(&reserved, |k| k != Kind::Every).await,
         }
         result
+    }
+
+    /// Counts a request that sends mail (a password reset, a verification
+    /// resend, an e-mail change): from `client` and for `recipient` (an
+    /// address or an account), whether or not the recipient exists.
+    pub async fn mail_request(&self, client: &str, recipient: &str) -> Result<(), Error> {
+        let recipient: String = recipient
+            .chars()
+            .take(254)
+            .collect::<String>()
+            .to_lowercase();
+        for (key, limit) in [
+            (format!("mail:ip:{client}"), &self.limits.mail_per_client),
+            (
+                format!("mail:to:{recipient}"),
+                &self.limits.mail_per_recipient,
+            ),
+        ] {
+            if let Some(wait) = self.count(&key, limit).await? {
+                return Err(Error::RateLimited(wait));
+            }
+        }
+        Ok(())
+    }
+
+    /// Lifts the sign-in lockout of the account named `username` (after a
+    /// password reset proved the owner). A failure is logged, not returned.
+    pub async fn clear_lockout(&self, username: &str) {
+        if let Err(e) = clear_account(self.store.as_ref(), username).await {
+            tracing::warn!(error = %e, "clearing the sign-in counters after a reset failed");
+        }
     }
 
     /// Refunds the reserved counters of the kinds `which` selects. A failed

@@ -30,6 +30,8 @@ fn limits() -> Limits {
         signin_per_account: generous,
         signup_per_client: strict,
         refresh_per_client: strict,
+        mail_per_client: strict,
+        mail_per_recipient: strict,
     }
 }
 
@@ -326,6 +328,7 @@ async fn every_sign_up_attempt_counts_valid_or_not() {
             email: crate::users::Email::parse(&format!("{name}@example.com")).unwrap(),
             password: Password::parse("a fine password").unwrap(),
             roles: None,
+            welcome: None,
         })
     };
     assert!(t.sign_up(auth, "1.2.3.4", request("ann")).await.is_ok());

@@ -109,6 +109,8 @@ pub struct User {
     pub roles: Vec<RoleName>,
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
+    /// Whether the user proved the address is theirs (a link, or an operator).
+    pub email_verified: bool,
 }
 
 /// A user with what their roles grant: for a profile, a refresh, an
@@ -128,6 +130,7 @@ pub struct LoginRecord {
     pub email: String,
     pub password_hash: PasswordHash,
     pub disabled: bool,
+    pub email_verified: bool,
 }
 
 /// A user to be created, with the roles it gets.
@@ -175,6 +178,15 @@ pub trait UserStore: Send + Sync {
 
     /// The user with fresh roles, permissions and status.
     async fn profile(&self, id: UserId) -> Result<Option<UserProfile>, StoreError>;
+
+    /// Replaces the user's password hash if it is still `expected` (a
+    /// re-hash with today's parameters); `false` when it changed meanwhile.
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        expected: &PasswordHash,
+        new: PasswordHash,
+    ) -> Result<bool, StoreError>;
 
     /// The names among `names` that are not roles.
     async fn missing_roles(&self, names: &[RoleName]) -> Result<Vec<RoleName>, StoreError>;

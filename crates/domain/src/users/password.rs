@@ -54,6 +54,27 @@ impl Password {
         self.0.expose_secret()
     }
 
+    /// Refuses a new password (sign-up, change, reset) that is one of the
+    /// 20 000 most common passwords (case-insensitively), or that contains
+    /// the username or the e-mail address's local part (3 characters or more).
+    pub fn screen(&self, username: &str, email: &str) -> Result<(), String> {
+        let lower = self.expose().to_lowercase();
+        if COMMON_LIST.contains(lower.as_str()) {
+            return Err(
+                "is one of the most common passwords (found in breached-password lists): choose another"
+                    .into(),
+            );
+        }
+        let name = username.to_lowercase();
+        let local = email.split('@').next().unwrap_or("").to_lowercase();
+        if (name.chars().count() >= 3 && lower.contains(&name))
+            || (local.chars().count() >= 3 && lower.contains(&local))
+        {
+            return Err("must not contain the username or the e-mail address".into());
+        }
+        Ok(())
+    }
+
     /// Refuses passwords that are easy to guess for an account that an
     /// operator creates (the command line, the first admin): fewer than 12
     /// characters, fewer than 6 different characters, one of the most common
@@ -91,6 +112,17 @@ impl Password {
         Ok(())
     }
 }
+
+/// The 20 000 most common passwords (lower-cased), shipped in the binary:
+/// see `data/README.md` for the source and its licence.
+static COMMON_LIST: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+    std::sync::LazyLock::new(|| {
+        include_str!("../../data/common-passwords.txt")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect()
+    });
 
 /// The most common passwords of public breach corpora (lower-cased); a
 /// password built on one of them with a short suffix is refused as well.
@@ -195,6 +227,13 @@ pub trait PasswordHasher: Send + Sync {
         password: &Password,
         hash: Option<&PasswordHash>,
     ) -> Result<bool, HashError>;
+
+    /// Whether `hash` was made with weaker parameters (or another
+    /// algorithm) than this hasher's: it is then replaced at the next
+    /// successful sign-in.
+    fn needs_rehash(&self, _hash: &PasswordHash) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]
@@ -229,6 +268,30 @@ mod tests {
                 "{strong} should pass: {:?}",
                 check(strong)
             );
+        }
+    }
+
+    #[test]
+    fn common_and_personal_passwords_are_screened() {
+        let screen = |p: &str| {
+            Password::parse(p)
+                .unwrap()
+                .screen("Alice_1", "alice.w@example.com")
+        };
+        assert!(COMMON_LIST.len() > 19_000, "{}", COMMON_LIST.len());
+        for refused in [
+            "password",
+            "Password",
+            "qwertyuiop",
+            "iloveyou",
+            "sunshine1",
+            "xxALICE_1xx",
+            "my alice.w pw",
+        ] {
+            assert!(screen(refused).is_err(), "{refused} should be refused");
+        }
+        for fine in ["correct horse battery", "tX9#mQ2!vL7pZ4", "alic3 in chains"] {
+            assert!(screen(fine).is_ok(), "{fine}: {:?}", screen(fine));
         }
     }
 

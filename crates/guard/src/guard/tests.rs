@@ -18,6 +18,7 @@ fn user(roles: &[&str], perms: &[&str]) -> AuthUser {
             name: "n".into(),
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
             perms: perms.iter().map(|p| (*p).to_owned()).collect(),
+            sid: None,
         }),
     }
 }

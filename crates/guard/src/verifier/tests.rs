@@ -39,6 +39,7 @@ fn subject() -> AccessSubject {
         username: "alice".into(),
         roles: vec![RoleName::user(), RoleName::admin()],
         permissions: vec![Permission::parse("users:read").unwrap()],
+        session: None,
     }
 }
 
@@ -345,6 +346,7 @@ fn a_full_cache_drops_expired_then_the_soonest_expiring_quarter() {
             name: "n".into(),
             roles: vec![],
             perms: vec![],
+            sid: None,
         })
     };
     let full = cache(8);

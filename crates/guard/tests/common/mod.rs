@@ -62,6 +62,7 @@ pub fn token(svc: &TokenService, roles: &[&str], perms: &[&str]) -> String {
             .iter()
             .map(|p| Permission::parse(p).unwrap())
             .collect(),
+        session: None,
     })
     .unwrap()
     .token

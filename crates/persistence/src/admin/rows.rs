@@ -163,6 +163,7 @@ pub(crate) fn summary(user: users::Model, roles: Vec<RoleName>) -> User {
         roles,
         disabled: user.disabled,
         created_at: user.created_at,
+        email_verified: user.email_verified,
     }
 }
 

@@ -112,6 +112,15 @@ pub struct AuthSettings {
     pub leeway_secs: u64,
     pub verify_cache_size: usize,
     pub open_role_signup: bool,
+    /// Lifetime of a password-reset link, in seconds.
+    pub reset_token_ttl: u64,
+    /// Lifetime of an e-mail verification or change link, in seconds.
+    pub email_token_ttl: u64,
+    /// Refuse sign-in of accounts whose e-mail address is not verified.
+    pub require_verified_email: bool,
+    /// Refuse new passwords from the common-password list or containing
+    /// the username or e-mail (off in the compat profile).
+    pub screen_passwords: bool,
     pub hashing: HashingConfig,
 }
 
@@ -142,6 +151,11 @@ pub struct RateLimitSettings {
     pub signup_window_secs: i64,
     pub refresh_per_client: u32,
     pub refresh_window_secs: i64,
+    /// Requests that send mail (password reset, verification resend,
+    /// e-mail change) per client address and per recipient, per window.
+    pub mail_per_client: u32,
+    pub mail_per_recipient: u32,
+    pub mail_window_secs: i64,
 }
 
 impl RateLimitSettings {
@@ -167,6 +181,8 @@ impl RateLimitSettings {
             signin_per_account: count(self.signin_per_account, self.signin_total_window_secs),
             signup_per_client: count(self.signup_per_client, self.signup_window_secs),
             refresh_per_client: count(self.refresh_per_client, self.refresh_window_secs),
+            mail_per_client: count(self.mail_per_client, self.mail_window_secs),
+            mail_per_recipient: count(self.mail_per_recipient, self.mail_window_secs),
         }
     }
 }
@@ -191,6 +207,8 @@ impl RateLimitSettings {
             ("signin_per_account", self.signin_per_account),
             ("signup_per_client", self.signup_per_client),
             ("refresh_per_client", self.refresh_per_client),
+            ("mail_per_client", self.mail_per_client),
+            ("mail_per_recipient", self.mail_per_recipient),
         ];
         if let Some((name, _)) = maxima.iter().find(|(_, max)| *max == 0) {
             bail!("rate_limit.{name} must be at least 1");
@@ -200,6 +218,7 @@ impl RateLimitSettings {
             ("signin_total_window_secs", self.signin_total_window_secs),
             ("signup_window_secs", self.signup_window_secs),
             ("refresh_window_secs", self.refresh_window_secs),
+            ("mail_window_secs", self.mail_window_secs),
         ];
         if let Some((name, _)) = windows.iter().find(|(_, secs)| *secs <= 0) {
             bail!("rate_limit.{name} must be positive");

@@ -28,7 +28,7 @@ async fn migrate_up_down_status() {
     let (ok, out) = run(&["migrate", "up"]).await;
     assert!(ok, "up is idempotent: {out}");
 
-    let (ok, out) = run(&["migrate", "down", "-n", "3"]).await;
+    let (ok, out) = run(&["migrate", "down", "-n", "4"]).await;
     assert!(ok, "{out}");
     let (_, out) = run(&["migrate", "status"]).await;
     assert!(
@@ -47,8 +47,12 @@ async fn migrate_up_down_status() {
         out.contains("pending m20261201_000005_refresh_seal_aead"),
         "{out}"
     );
+    assert!(
+        out.contains("pending m20261202_000006_account_lifecycle"),
+        "{out}"
+    );
 
-    let (ok, out) = run(&["migrate", "down", "-n", "5"]).await;
+    let (ok, out) = run(&["migrate", "down", "-n", "6"]).await;
     assert!(ok, "{out}");
     let (_, out) = run(&["migrate", "status"]).await;
     assert!(!out.contains("applied "), "everything rolled back: {out}");

@@ -7,7 +7,7 @@ use crate::error::{Error, Escalation, StoreError};
 use crate::page::PageRequest;
 use crate::roles::{Description, Permission, RoleName};
 use crate::testing::{InMemory, PlainHasher};
-use crate::users::{Email, NewUser, UserId, UserProfile, UserStore, Username};
+use crate::users::{Email, NewUser, PasswordHash, UserId, UserProfile, UserStore, Username};
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,6 +71,14 @@ impl UserStore for RoleChangesAfterProfile {
         a: Option<NewAuditEvent>,
     ) -> Result<UserId, StoreError> {
         self.store.create_user(u, a).await
+    }
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        expected: &PasswordHash,
+        new: PasswordHash,
+    ) -> Result<bool, StoreError> {
+        self.store.replace_password_hash(id, expected, new).await
     }
     async fn find_conflict(
         &self,
