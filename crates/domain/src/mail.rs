@@ -30,18 +30,15 @@ pub enum MailKind {
     ConfirmEmailChange,
     /// Notice to the old address: a change was requested.
     EmailChangeRequested,
-    /// Notice: the account was deleted.
-    AccountDeleted,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 6] = [
+    pub const ALL: [MailKind; 5] = [
         MailKind::VerifyEmail,
         MailKind::PasswordReset,
         MailKind::PasswordChanged,
         MailKind::ConfirmEmailChange,
         MailKind::EmailChangeRequested,
-        MailKind::AccountDeleted,
     ];
 
     /// The template name (and the outbox's `kind` column).
@@ -52,7 +49,6 @@ impl MailKind {
             Self::PasswordChanged => "password_changed",
             Self::ConfirmEmailChange => "confirm_email_change",
             Self::EmailChangeRequested => "email_change_requested",
-            Self::AccountDeleted => "account_deleted",
         }
     }
 

@@ -5,6 +5,7 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use crate::settings::MailTransport;
 use actix_web::HttpServer;
 use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
@@ -12,10 +13,12 @@ use rolegate_api::{AppState, HttpSettings, build_app};
 use rolegate_auth::{Argon2Hasher, JwtConfig, OpaqueRefreshTokens, TokenService};
 use rolegate_domain::{
     AccountDeps, AccountPolicy, AccountService, AdminDeps, AdminService, AttemptStore, AuthDeps,
-    AuthPolicy, AuthService, Bootstrap, Clock, Email, MemoryAttempts, Password, PasswordHasher,
-    SystemClock, Throttle, Username,
+    AuthPolicy, AuthService, Bootstrap, Clock, DeliveryPolicy, Email, MailComposer, MailSender,
+    MemoryAttempts, Password, PasswordHasher, Postman, SystemClock, Throttle, Username,
 };
+use rolegate_mail::{ComposerConfig, LinkPaths, LogSender, SmtpSender, TemplateComposer};
 use rolegate_persistence::{Database, redact_url};
+use secrecy::ExposeSecret as _;
 
 use crate::settings::Settings;
 
@@ -24,6 +27,7 @@ pub struct Application {
     server: Server,
     db: Database,
     purger: tokio::task::JoinHandle<()>,
+    postman: tokio::task::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Application {
@@ -182,8 +186,26 @@ impl Application {
             throttle.clone(),
             std::time::Duration::from_secs(settings.auth.purge_interval_secs.max(1)),
         ));
-        // INTERIM until rolegate-mail lands: plain texts, links on localhost.
-        let composer: Arc<dyn rolegate_domain::MailComposer> = Arc::new(InterimComposer);
+        let (composer, sender) = mail_adapters(&settings)?;
+        let policy = DeliveryPolicy {
+            backoff_secs: settings.mail.backoff_secs,
+            max_backoff_secs: settings.mail.max_backoff_secs,
+            max_attempts: settings.mail.max_attempts,
+            ..DeliveryPolicy::default()
+        };
+        // Names this instance's leases on outbox rows.
+        let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        let postman = tokio::spawn(deliver_mail(
+            Postman::new(
+                store.clone(),
+                sender,
+                clock.clone(),
+                policy,
+                owner.chars().take(64).collect(),
+            ),
+            std::time::Duration::from_millis(settings.mail.poll_interval_ms.max(1)),
+            policy.batch as usize,
+        ));
         let accounts = AccountService::new(
             AccountDeps {
                 accounts: store.clone(),
@@ -246,6 +268,7 @@ impl Application {
             server,
             db,
             purger,
+            postman,
         })
     }
 
@@ -263,6 +286,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.purger.abort();
+        self.postman.abort();
         self.db.close().await;
         result
     }
@@ -288,23 +312,45 @@ async fn purge_expired(auth: AuthService, throttle: Throttle, every: std::time::
     }
 }
 
-/// INTERIM until rolegate-mail lands.
-struct InterimComposer;
+/// The mail composer and sender the settings describe.
+fn mail_adapters(
+    settings: &Settings,
+) -> anyhow::Result<(Arc<dyn MailComposer>, Arc<dyn MailSender>)> {
+    let mail = &settings.mail;
+    let composer = TemplateComposer::new(ComposerConfig {
+        public_url: mail.public_url.clone(),
+        paths: LinkPaths {
+            reset_password: mail.reset_path.clone(),
+            verify_email: mail.verify_path.clone(),
+            confirm_email_change: mail.confirm_email_change_path.clone(),
+        },
+        templates_dir: mail.templates_dir.clone(),
+        reset_minutes: i64::try_from(settings.auth.reset_token_ttl / 60)?,
+        email_minutes: i64::try_from(settings.auth.email_token_ttl / 60)?,
+    })?;
+    let sender: Arc<dyn MailSender> = match (mail.transport, &mail.smtp_url) {
+        (MailTransport::Smtp, Some(url)) => Arc::new(SmtpSender::new(
+            url.expose_secret(),
+            &mail.from,
+            std::time::Duration::from_secs(mail.timeout_secs.max(1)),
+        )?),
+        (MailTransport::Smtp, None) => {
+            anyhow::bail!("mail.transport = \"smtp\" needs mail.smtp_url")
+        }
+        (MailTransport::Log, _) => Arc::new(LogSender),
+    };
+    Ok((Arc::new(composer), sender))
+}
 
-impl rolegate_domain::MailComposer for InterimComposer {
-    fn compose(
-        &self,
-        m: &rolegate_domain::Message,
-    ) -> Result<rolegate_domain::Composed, rolegate_domain::BoxError> {
-        let link = m
-            .token
-            .as_deref()
-            .map(|t| format!("http://localhost:8080/{}?token={t}", m.kind.as_str()))
-            .unwrap_or_default();
-        Ok(rolegate_domain::Composed {
-            subject: m.kind.as_str().to_owned(),
-            text: format!("Hello {}\n{link}\n", m.username),
-            html: format!("<p>{link}</p>"),
-        })
+/// Delivers the outbox: every `every`, or at once again after a full round.
+/// Store failures (the database is down) are logged and retried.
+async fn deliver_mail(postman: Postman, every: std::time::Duration, batch: usize) {
+    loop {
+        match postman.deliver_due().await {
+            Ok(round) if round.sent + round.retried + round.given_up >= batch => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "mail delivery: the outbox is unavailable"),
+        }
+        tokio::time::sleep(every).await;
     }
 }

@@ -65,6 +65,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub data: DataSettings,
     pub rate_limit: RateLimitSettings,
+    pub mail: MailSettings,
     #[serde(default)]
     pub bootstrap: BootstrapSettings,
     #[serde(skip, default = "default_profile")]
@@ -122,6 +123,43 @@ pub struct AuthSettings {
     /// the username or e-mail (off in the compat profile).
     pub screen_passwords: bool,
     pub hashing: HashingConfig,
+}
+
+/// How mail leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// Development: the whole mail goes to the log.
+    Log,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MailSettings {
+    pub transport: MailTransport,
+    /// `smtps://user:pass@host:465`, `smtp://host:587?tls=required`, … (may
+    /// hold a password: a secret).
+    #[serde(default)]
+    pub smtp_url: Option<SecretString>,
+    pub from: String,
+    /// The base of every link in a mail (never taken from a request).
+    pub public_url: String,
+    #[serde(default)]
+    pub templates_dir: Option<PathBuf>,
+    pub reset_path: String,
+    pub verify_path: String,
+    pub confirm_email_change_path: String,
+    /// How often the outbox is looked at, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// Each SMTP command's timeout (connecting included), in seconds.
+    pub timeout_secs: u64,
+    /// First retry delay in seconds; doubles per attempt up to `max_backoff_secs`.
+    pub backoff_secs: i64,
+    pub max_backoff_secs: i64,
+    /// Attempts before a mail is given up (logged as an error).
+    pub max_attempts: u32,
+    /// Production refuses the log transport unless this is set.
+    pub allow_log_transport: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -352,6 +390,25 @@ impl Settings {
             bail!("server.body_timeout_secs must be positive");
         }
         self.rate_limit.validate()?;
+        if self.mail.transport == MailTransport::Smtp && self.mail.smtp_url.is_none() {
+            bail!("mail.transport = \"smtp\" needs mail.smtp_url (ROLEGATE__MAIL__SMTP_URL)");
+        }
+        if self.mail.poll_interval_ms == 0
+            || self.mail.backoff_secs <= 0
+            || self.mail.max_attempts == 0
+        {
+            bail!(
+                "mail.poll_interval_ms, mail.backoff_secs and mail.max_attempts must be positive"
+            );
+        }
+        if self.profile == Profile::Production
+            && self.mail.transport == MailTransport::Log
+            && !self.mail.allow_log_transport
+        {
+            bail!(
+                "production: mail.transport = \"log\" would write reset links to the log instead of mailing them; set mail.transport = \"smtp\" and mail.smtp_url (or mail.allow_log_transport = true if this instance must send no mail)"
+            );
+        }
         if self.profile == Profile::Production {
             if self.cors.allowed_origins.iter().any(|o| o.contains('*')) {
                 bail!(

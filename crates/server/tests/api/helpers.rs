@@ -417,6 +417,21 @@ impl TestApp {
         let _ = conn.close().await;
     }
 
+    /// The first column of the first row of a query, as text.
+    pub async fn scalar(&self, sql: &str) -> String {
+        let conn = Database::connect(self.db.url.as_str()).await.unwrap();
+        let row = conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                conn.get_database_backend(),
+                sql.to_owned(),
+            ))
+            .await
+            .unwrap()
+            .expect("a row");
+        let _ = conn.close().await;
+        row.try_get_by_index::<String>(0).unwrap()
+    }
+
     pub fn secret(&self) -> SecretString {
         self.settings.auth.jwt_secret.clone()
     }
