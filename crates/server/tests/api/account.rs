@@ -756,3 +756,69 @@ async fn a_sign_up_while_the_mail_server_is_down_loses_no_mail() {
         .count();
     assert_eq!(copies, 1, "sent once");
 }
+
+#[tokio::test]
+async fn two_instances_on_one_database_send_each_mail_once() {
+    let (a, sink) = app_with_mail(|_| {}).await;
+    let b = a.restart_with(|_| {}).await;
+    let mut emails = Vec::new();
+    for i in 0..12 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let (_, email) = new_user(app).await;
+        emails.push(email);
+    }
+    for email in &emails {
+        mail_for(&sink, email, "verify").await;
+    }
+    // Both postmen had time to send anything twice.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let all = sink.all();
+    for email in &emails {
+        let copies = all.iter().filter(|m| m.rcpt_tos.contains(email)).count();
+        assert_eq!(copies, 1, "{email} got {copies} mails");
+    }
+    // What stays of a sent link mail is its metadata, not its link.
+    let bodies = a
+        .scalar(&format!(
+            "SELECT COALESCE(MAX(body_text), 'none') FROM mail_outbox WHERE recipient = '{}'",
+            emails[0]
+        ))
+        .await;
+    assert_eq!(bodies, "none", "the body of a sent link mail is dropped");
+    let sent = a
+        .scalar("SELECT CAST(COUNT(*) AS CHAR(20)) FROM mail_outbox WHERE sent_at IS NOT NULL")
+        .await;
+    assert_eq!(sent.trim(), "12");
+}
+
+#[tokio::test]
+async fn accounts_created_by_an_operator_are_verified() {
+    let (app, _sink) = app_with_mail(|_| {}).await;
+    let admin = unique_name("ops");
+    let (ok, out) = crate::helpers::cli(
+        &app.db.url,
+        &[
+            "user",
+            "create",
+            "--username",
+            &admin,
+            "--email",
+            &format!("{admin}@example.com"),
+            "--role",
+            "admin",
+        ],
+        Some("a strong operator passphrase\n"),
+    )
+    .await;
+    assert!(ok, "{out}");
+    let (access, _) = app.session(&admin, "a strong operator passphrase").await;
+    assert_eq!(me(&app, &access).await["emailVerified"], true);
+    let (name, _) = new_user(&app).await;
+    let users: Value = app
+        .get_with_token(&format!("/api/admin/users?q={name}"), &access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(users["items"][0]["emailVerified"], false, "{users}");
+}
