@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: fuzz bench bench-micro run test test-unit test-build test-sqlite test-mysql test-postgres test-timing lint fmt openapi deny build release
+.PHONY: test-deps fuzz bench bench-micro run test test-unit test-build test-sqlite test-mysql test-postgres test-timing lint fmt openapi deny build release
 
 ## Serve the API on embedded SQLite (data/rolegate.db), port 8080. No set-up needed.
 run:
@@ -11,7 +11,16 @@ run:
 ## Unit tests, then the integration suite on SQLite, MariaDB/MySQL and PostgreSQL
 ## (each suite's wall time printed), then the timing test alone.
 ## MySQL/PostgreSQL run when ROLEGATE_TEST_MYSQL_URL / ROLEGATE_TEST_POSTGRES_URL are set.
-test: test-unit test-build test-sqlite test-mysql test-postgres test-timing
+test: test-deps test-unit test-build test-sqlite test-mysql test-postgres test-timing
+
+## What the integration suite starts besides rolegate: a real SMTP server
+## (aiosmtpd from PyPI, in .venv beside schemathesis).
+AIOSMTPD_VERSION := 1.4.6
+test-deps:
+	@.venv/bin/python -c 'import aiosmtpd' 2>/dev/null || { \
+		echo "installing aiosmtpd $(AIOSMTPD_VERSION) into .venv (the test SMTP server)"; \
+		test -x .venv/bin/python || python3 -m venv .venv; \
+		.venv/bin/pip install -q "aiosmtpd==$(AIOSMTPD_VERSION)"; }
 
 # Runs a command and prints its wall time: $(call timed,LABEL,COMMAND)
 timed = start=$$(date +%s%3N); $(2); status=$$?; ms=$$(( $$(date +%s%3N) - start )); \
