@@ -171,6 +171,10 @@ fn production_on(db: &TestDb) -> Settings {
     s.data.dir = std::env::temp_dir().join(format!("rolegate-data-{}", unique_name("p")));
     s.auth.jwt_secret = SecretString::from(format!("prod-{}", uuid::Uuid::new_v4().simple()));
     s.cors.allowed_origins = vec!["https://app.example.com".into()];
+    // Nothing listens there: starting needs no mail server.
+    s.mail.transport = rolegate::settings::MailTransport::Smtp;
+    s.mail.smtp_url = Some(SecretString::from("smtp://127.0.0.1:9"));
+    s.mail.public_url = "https://app.example.com".into();
     s
 }
 
@@ -222,6 +226,11 @@ async fn production_refuses_weak_settings_before_touching_the_database() {
             "access tokens living over 24 h",
             Box::new(|s| s.auth.access_token_ttl = 24 * 3600 + 1),
             "auth.access_token_ttl",
+        ),
+        (
+            "mail written to the log instead of sent",
+            Box::new(|s| s.mail.transport = rolegate::settings::MailTransport::Log),
+            "mail.transport",
         ),
         (
             "refresh tokens living over 90 days",
