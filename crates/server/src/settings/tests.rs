@@ -37,8 +37,28 @@ fn production() -> Settings {
     let mut p = Settings::load_from(&config_dir(), Profile::Production, false).unwrap();
     p.auth.jwt_secret = SecretString::from(STRONG);
     p.cors.allowed_origins = vec!["https://app.example.com".into()];
+    p.mail.transport = MailTransport::Smtp;
+    p.mail.smtp_url = Some(SecretString::from("smtps://u:p@smtp.example.com:465"));
     p.validate().unwrap();
     p
+}
+
+#[test]
+fn production_mails_over_smtp_unless_the_log_is_allowed() {
+    let mut p = production();
+    p.mail.transport = MailTransport::Log;
+    let err = p.validate().unwrap_err().to_string();
+    assert!(err.contains("mail.transport"), "{err}");
+    p.mail.allow_log_transport = true;
+    p.validate().unwrap();
+    p.mail.transport = MailTransport::Smtp;
+    p.mail.smtp_url = None;
+    assert!(
+        p.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("mail.smtp_url")
+    );
 }
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
