@@ -13,6 +13,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// (m = 19456 KiB, t = 2, p = 1) is the default and the floor: weaker
 /// settings are refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HashingConfig {
     pub memory_kib: u32,
     pub iterations: u32,

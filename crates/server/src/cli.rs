@@ -10,9 +10,19 @@ use crate::telemetry;
 #[command(
     name = "rolegate",
     version,
-    about = "JWT authentication and role-based access control"
+    about = "JWT authentication and role-based access control",
+    after_help = "Configuration: the profile named by ROLEGATE_ENV (development — the default —, \
+test, compat — the Node tutorial's behaviour —, or production) is built in; on top of it \
+/etc/rolegate/rolegate.toml when present, ROLEGATE_CONFIG_DIR/{default,<profile>}.toml when \
+set, --config FILE, then environment variables ROLEGATE__SECTION__KEY (e.g. \
+ROLEGATE__DATABASE__URL). A key or variable that names no setting stops the start. \
+`rolegate config check` shows the effective configuration and every problem in it."
 )]
 pub struct Cli {
+    /// A configuration file layered over the built-in profile and the
+    /// system and ROLEGATE_CONFIG_DIR files (environment variables still win).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -28,6 +38,11 @@ pub enum Command {
     },
     /// Print the OpenAPI document (JSON).
     Openapi,
+    /// Check the configuration as `serve` would, without touching the database.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Manage signing keys.
     Keys {
         #[command(subcommand)]
@@ -38,6 +53,14 @@ pub enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Validate the effective configuration (profile, files, ROLEGATE__*
+    /// variables) exactly as `serve` would and print it, secrets redacted.
+    /// Exits non-zero with every problem listed.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,7 +126,11 @@ pub enum MigrateAction {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.config;
     match cli.command.unwrap_or(Command::Serve) {
+        Command::Config {
+            action: ConfigAction::Check,
+        } => config_check(config.as_deref()),
         Command::Openapi => {
             println!(
                 "{}",
@@ -115,7 +142,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             action: KeysAction::Generate { kind, out, force },
         } => generate_key(&kind, &out, force),
         Command::Serve => {
-            let settings = Settings::load()?;
+            let settings = Settings::load_with_file(config.as_deref())?;
             telemetry::init(&settings.log);
             Application::build(settings)
                 .await?
@@ -124,7 +151,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User { action } => {
-            let settings = Settings::load()?;
+            let settings = Settings::load_with_file(config.as_deref())?;
             telemetry::init(&settings.log);
             let db = open_database(&settings).await?;
             let result = user(&settings, &db, action).await;
@@ -132,7 +159,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             result
         }
         Command::Migrate { action } => {
-            let mut settings = Settings::load()?;
+            let mut settings = Settings::load_with_file(config.as_deref())?;
             telemetry::init(&settings.log);
             settings.database.run_migrations = false;
             let db = open_database(&settings).await?;
@@ -342,4 +369,55 @@ fn generate_key(kind: &str, out: &std::path::Path, force: bool) -> anyhow::Resul
         out.display()
     );
     Ok(())
+}
+
+/// `rolegate config check`: what `serve` would run with, and what is wrong with it.
+fn config_check(file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let sources = crate::settings::Sources::from_env(file)?;
+    let mut settings = Settings::load_sources(&sources)?;
+    let mut problems = settings.problems();
+    // What `serve` checks next, short of the database: the hasher's
+    // parameters, the signing keys (when configured: a development secret
+    // would be generated, not checked), the mail templates and transport.
+    if let Err(e) = rolegate_auth::Argon2Hasher::new(settings.auth.hashing) {
+        problems.push(format!("auth.hashing: {e}"));
+    }
+    let has_key = !settings.auth.key_files.is_empty()
+        || !secrecy::ExposeSecret::expose_secret(&settings.auth.jwt_secret).is_empty()
+        || !settings.auth.jwt_secret_file.is_empty();
+    if has_key && settings.profile != crate::settings::Profile::Production {
+        if let Err(e) = settings.key_set() {
+            problems.push(format!("{e:#}"));
+        }
+    }
+    if let Err(e) = crate::startup::mail_adapters(&settings) {
+        problems.push(format!("{e:#}"));
+    }
+    println!("profile: {}", settings.profile.as_str());
+    let read: Vec<String> = sources
+        .files
+        .iter()
+        .filter(|(p, _)| p.is_file())
+        .map(|(p, _)| p.display().to_string())
+        .collect();
+    println!(
+        "files: built-in default and {} profile{}",
+        settings.profile.as_str(),
+        if read.is_empty() {
+            String::new()
+        } else {
+            format!(", then {}", read.join(", "))
+        }
+    );
+    settings.database.url = rolegate_persistence::redact_url(&settings.database.url);
+    println!("{settings:#?}");
+    if problems.is_empty() {
+        println!("configuration OK");
+        Ok(())
+    } else {
+        for problem in &problems {
+            println!("problem: {problem}");
+        }
+        anyhow::bail!("{} problem(s) in the configuration", problems.len())
+    }
 }

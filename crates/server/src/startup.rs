@@ -123,6 +123,13 @@ async fn bootstrap_admin(settings: &Settings, admin: &AdminService) -> anyhow::R
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.validate()?;
+        if settings.profile == crate::settings::Profile::Production
+            && settings.cors.allowed_origins.is_empty()
+        {
+            tracing::warn!(
+                "cors.allowed_origins is empty: every browser origin is refused (fine for an API used only by servers; otherwise set ROLEGATE__CORS__ALLOWED_ORIGINS)"
+            );
+        }
         let db = open_database(&settings).await?;
         Self::build_with_database(settings, db).await
     }
@@ -313,7 +320,7 @@ async fn purge_expired(auth: AuthService, throttle: Throttle, every: std::time::
 }
 
 /// The mail composer and sender the settings describe.
-fn mail_adapters(
+pub(crate) fn mail_adapters(
     settings: &Settings,
 ) -> anyhow::Result<(Arc<dyn MailComposer>, Arc<dyn MailSender>)> {
     let mail = &settings.mail;
