@@ -385,10 +385,11 @@ fn config_check(file: Option<&std::path::Path>) -> anyhow::Result<()> {
     let has_key = !settings.auth.key_files.is_empty()
         || !secrecy::ExposeSecret::expose_secret(&settings.auth.jwt_secret).is_empty()
         || !settings.auth.jwt_secret_file.is_empty();
-    if has_key && settings.profile != crate::settings::Profile::Production {
-        if let Err(e) = settings.key_set() {
-            problems.push(format!("{e:#}"));
-        }
+    if has_key
+        && settings.profile != crate::settings::Profile::Production
+        && let Err(e) = settings.key_set()
+    {
+        problems.push(format!("{e:#}"));
     }
     if let Err(e) = crate::startup::mail_adapters(&settings) {
         problems.push(format!("{e:#}"));
