@@ -95,7 +95,7 @@ impl ApiError {
         }
     }
 
-    fn body(&self) -> ErrorBody {
+    pub(crate) fn body(&self) -> ErrorBody {
         let (message, fields) = match self {
             Self::Validation(f) => (format!("Invalid input: {f}"), Some(f.0.clone())),
             Self::Unavailable(_) => (

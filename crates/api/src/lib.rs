@@ -45,6 +45,10 @@ pub struct HttpSettings {
     pub cors_allowed_origins: Vec<String>,
     /// Send `Strict-Transport-Security` (only behind TLS).
     pub hsts: bool,
+    /// Answer exactly as the Node tutorial where that costs no security
+    /// (the `compat` profile): sign-up 200, a duplicate 400, a missing
+    /// token 403, a failed sign-in `Invalid Password!`.
+    pub tutorial_answers: bool,
     /// Peers whose `X-Forwarded-For` is trusted; otherwise the TCP peer is the
     /// client (see [`client_addr`]).
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -58,6 +62,7 @@ impl Default for HttpSettings {
         Self {
             cors_allowed_origins: vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()],
             hsts: false,
+            tutorial_answers: false,
             trusted_proxies: Vec::new(),
             body_timeout: std::time::Duration::from_secs(15),
         }
@@ -121,7 +126,10 @@ pub fn build_app(
         .wrap(actix_web::middleware::from_fn(body_timeout::body_deadline))
         .wrap(middleware::cors(&http))
         .wrap(actix_web::middleware::from_fn(middleware::security_headers))
-        .app_data(web::Data::new(middleware::HeaderPolicy { hsts: http.hsts }))
+        .app_data(web::Data::new(middleware::HeaderPolicy {
+            hsts: http.hsts,
+            tutorial_answers: http.tutorial_answers,
+        }))
         .wrap(TracingLogger::<middleware::RootSpan>::new())
 }
 

@@ -368,6 +368,8 @@ pub struct CorsSettings {
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     pub hsts: bool,
+    /// The Node tutorial's exact answers (the `compat` profile).
+    pub tutorial_answers: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -11,6 +11,7 @@ mod account;
 
 mod admin;
 mod cli_users;
+mod compat;
 mod concurrency;
 mod config;
 mod errors;
