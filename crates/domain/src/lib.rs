@@ -46,7 +46,9 @@ pub use admin::{AdminDeps, AdminService, AdminStore, Bootstrap, Change, CreateUs
 pub use audit::{AuditEvent, NewAuditEvent};
 pub use authentication::{AuthDeps, AuthPolicy, AuthService, IssuedRefresh, SignUp, SignedIn};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::{BoxError, BuiltInRule, Error, Escalation, FieldErrors, StoreError, UniqueField};
+pub use error::{
+    BoxError, BuiltInRule, Error, Escalation, FieldErrors, RefreshFailure, StoreError, UniqueField,
+};
 pub use health::HealthCheck;
 pub use mail::{
     Composed, DeliveryPolicy, MailComposer, MailKind, MailOutbox, MailSender, Message, NewMail,

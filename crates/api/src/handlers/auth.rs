@@ -186,8 +186,8 @@ pub async fn signin(
     responses(
         (status = 200, description = "New tokens", body = RefreshResponse),
         (status = 400, description = "Malformed request", body = ErrorBody),
-        (status = 401, description = "Expired, unknown, revoked or reused refresh token", body = ErrorBody,
-            example = json!({"error": "invalid_refresh_token", "message": "Refresh token was expired. Please make a new signin request"})),
+        (status = 401, description = "Refused, always with the tutorial's message; `error` says why: `invalid_refresh_token` (unknown), `refresh_token_expired`, `refresh_token_reused` (presented again after its rotation: the session is revoked now), `refresh_token_revoked` (the session had ended: sign-out, an earlier reuse, a password change or reset, a disabled account, ended by its owner)", body = ErrorBody,
+            example = json!({"error": "refresh_token_reused", "message": "Refresh token was expired. Please make a new signin request"})),
         (status = 403, description = "Account disabled", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 429, description = "Too many refreshes from this address (Retry-After)", body = ErrorBody),

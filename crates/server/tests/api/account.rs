@@ -252,7 +252,7 @@ async fn changing_the_password_ends_every_other_session() {
     expect_error(
         app.refresh(&other_refresh).await,
         401,
-        "invalid_refresh_token",
+        "refresh_token_revoked",
     )
     .await;
     assert_eq!(
@@ -354,7 +354,7 @@ async fn forgot_password_answers_alike_for_known_and_unknown_addresses() {
     expect_error(
         app.refresh(&old_refresh).await,
         401,
-        "invalid_refresh_token",
+        "refresh_token_revoked",
     )
     .await;
     assert_eq!(app.signin(&name, "reset passphrase ok").await.status(), 200);
@@ -607,7 +607,7 @@ async fn users_see_their_sessions_and_end_one() {
     expect_error(
         app.refresh(phone["refreshToken"].as_str().unwrap()).await,
         401,
-        "invalid_refresh_token",
+        "refresh_token_revoked",
     )
     .await;
     assert_eq!(
