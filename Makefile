@@ -13,14 +13,16 @@ run:
 ## MySQL/PostgreSQL run when ROLEGATE_TEST_MYSQL_URL / ROLEGATE_TEST_POSTGRES_URL are set.
 test: test-deps test-unit test-build test-sqlite test-mysql test-postgres test-timing
 
-## What the integration suite starts besides rolegate: a real SMTP server
-## (aiosmtpd from PyPI, in .venv beside schemathesis).
+## What the integration suite runs besides rolegate, from PyPI into .venv
+## (beside schemathesis): a real SMTP server (aiosmtpd) and a non-Rust JWT
+## verifier (PyJWT with its crypto extra).
 AIOSMTPD_VERSION := 1.4.6
+PYJWT_VERSION := 2.10.1
 test-deps:
-	@.venv/bin/python -c 'import aiosmtpd' 2>/dev/null || { \
-		echo "installing aiosmtpd $(AIOSMTPD_VERSION) into .venv (the test SMTP server)"; \
+	@.venv/bin/python -c 'import aiosmtpd, jwt, cryptography' 2>/dev/null || { \
+		echo "installing aiosmtpd $(AIOSMTPD_VERSION) and PyJWT $(PYJWT_VERSION) into .venv (test dependencies)"; \
 		test -x .venv/bin/python || python3 -m venv .venv; \
-		.venv/bin/pip install -q "aiosmtpd==$(AIOSMTPD_VERSION)"; }
+		.venv/bin/pip install -q "aiosmtpd==$(AIOSMTPD_VERSION)" "pyjwt[crypto]==$(PYJWT_VERSION)"; }
 
 # Runs a command and prints its wall time: $(call timed,LABEL,COMMAND)
 timed = start=$$(date +%s%3N); $(2); status=$$?; ms=$$(( $$(date +%s%3N) - start )); \

@@ -78,6 +78,8 @@ pub struct AppState {
     pub verifier: TokenVerifier,
     /// The public verification keys, served at `/.well-known/jwks.json`.
     pub jwks: Arc<rolegate_auth::JwkSet>,
+    /// The OpenID discovery document, when `auth.openid_discovery` is on.
+    pub discovery: Option<Arc<serde_json::Value>>,
     pub health: Arc<dyn HealthCheck>,
     pub throttle: rolegate_domain::Throttle,
     pub http: HttpSettings,
@@ -137,6 +139,7 @@ pub fn build_app(
 fn routes(cfg: &mut ServiceConfig<'_>) {
     cfg.service(handlers::health::healthz)
         .service(handlers::keys::jwks)
+        .service(handlers::keys::openid_configuration)
         .service(handlers::health::readyz)
         .service(
             utoipa_actix_web::scope("/api/auth")

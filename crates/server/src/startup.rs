@@ -238,6 +238,16 @@ impl Application {
                 .verifier()
                 .with_cache(settings.auth.verify_cache_size),
             jwks: Arc::new(tokens.keys().jwks().clone()),
+            discovery: settings.auth.openid_discovery.then(|| {
+                let issuer = settings.auth.issuer.trim_end_matches('/');
+                Arc::new(serde_json::json!({
+                    "issuer": settings.auth.issuer,
+                    "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+                    "id_token_signing_alg_values_supported": [format!("{:?}", tokens.keys().algorithm())],
+                    "subject_types_supported": ["public"],
+                    "claims_supported": ["iss", "aud", "sub", "exp", "iat", "jti", "name", "roles", "perms", "sid"],
+                }))
+            }),
             health: store,
             throttle,
             http: HttpSettings {

@@ -201,6 +201,9 @@ pub struct AuthSettings {
     pub leeway_secs: u64,
     pub verify_cache_size: usize,
     pub open_role_signup: bool,
+    /// Serve `/.well-known/openid-configuration`; `issuer` must then be the
+    /// URL rolegate is reached at.
+    pub openid_discovery: bool,
     /// Lifetime of a password-reset link, in seconds.
     pub reset_token_ttl: u64,
     /// Lifetime of an e-mail verification or change link, in seconds.
@@ -524,6 +527,15 @@ impl Settings {
                 "auth.refresh_token_ttl is at most a year and auth.refresh_grace_secs at most 300"
                     .to_owned(),
             );
+        }
+        if self.auth.openid_discovery {
+            match url::Url::parse(&self.auth.issuer) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && u.query().is_none() => {}
+                _ => problems.push(format!(
+                    "auth.openid_discovery needs auth.issuer to be the URL rolegate is reached at (e.g. https://auth.example.com), not {:?}",
+                    self.auth.issuer
+                )),
+            }
         }
         if self.server.body_timeout_secs == 0 {
             problems.push("server.body_timeout_secs must be positive".to_owned());
