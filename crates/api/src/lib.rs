@@ -49,6 +49,8 @@ pub struct HttpSettings {
     /// (the `compat` profile): sign-up 200, a duplicate 400, a missing
     /// token 403, a failed sign-in `Invalid Password!`.
     pub tutorial_answers: bool,
+    /// Serve Swagger UI at `/swagger-ui/` and the document at `/api-docs/openapi.json`.
+    pub swagger_ui: bool,
     /// Peers whose `X-Forwarded-For` is trusted; otherwise the TCP peer is the
     /// client (see [`client_addr`]).
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -63,6 +65,7 @@ impl Default for HttpSettings {
             cors_allowed_origins: vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()],
             hsts: false,
             tutorial_answers: false,
+            swagger_ui: true,
             trusted_proxies: Vec::new(),
             body_timeout: std::time::Duration::from_secs(15),
         }
@@ -114,15 +117,20 @@ pub fn build_app(
         .configure(routes)
         .split_for_parts();
     let api = openapi::finish(api);
-    app.service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", api))
-        .route(
-            "/swagger-ui",
-            web::get().to(|| async {
-                HttpResponse::PermanentRedirect()
-                    .insert_header(("Location", "/swagger-ui/"))
-                    .finish()
-            }),
-        )
+    let swagger_ui = http.swagger_ui;
+    app.configure(move |cfg| {
+        if swagger_ui {
+            cfg.service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", api))
+                .route(
+                    "/swagger-ui",
+                    web::get().to(|| async {
+                        HttpResponse::PermanentRedirect()
+                            .insert_header(("Location", "/swagger-ui/"))
+                            .finish()
+                    }),
+                );
+        }
+    })
         .default_service(web::to(not_found))
         .app_data(body_timeout::BodyTimeout(http.body_timeout))
         .wrap(actix_web::middleware::from_fn(body_timeout::body_deadline))

@@ -254,6 +254,7 @@ impl Application {
                 cors_allowed_origins: settings.cors.allowed_origins.clone(),
                 hsts: settings.http.hsts,
                 tutorial_answers: settings.http.tutorial_answers,
+                swagger_ui: settings.http.swagger_ui,
                 trusted_proxies: settings.rate_limit.trusted_proxies.clone(),
                 body_timeout: std::time::Duration::from_secs(
                     settings.server.body_timeout_secs.max(1),

@@ -373,6 +373,8 @@ pub struct HttpSettings {
     pub hsts: bool,
     /// The Node tutorial's exact answers (the `compat` profile).
     pub tutorial_answers: bool,
+    /// Swagger UI and the OpenAPI document over HTTP (off in production).
+    pub swagger_ui: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
