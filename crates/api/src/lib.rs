@@ -131,16 +131,16 @@ pub fn build_app(
                 );
         }
     })
-        .default_service(web::to(not_found))
-        .app_data(body_timeout::BodyTimeout(http.body_timeout))
-        .wrap(actix_web::middleware::from_fn(body_timeout::body_deadline))
-        .wrap(middleware::cors(&http))
-        .wrap(actix_web::middleware::from_fn(middleware::security_headers))
-        .app_data(web::Data::new(middleware::HeaderPolicy {
-            hsts: http.hsts,
-            tutorial_answers: http.tutorial_answers,
-        }))
-        .wrap(TracingLogger::<middleware::RootSpan>::new())
+    .default_service(web::to(not_found))
+    .app_data(body_timeout::BodyTimeout(http.body_timeout))
+    .wrap(actix_web::middleware::from_fn(body_timeout::body_deadline))
+    .wrap(middleware::cors(&http))
+    .wrap(actix_web::middleware::from_fn(middleware::security_headers))
+    .app_data(web::Data::new(middleware::HeaderPolicy {
+        hsts: http.hsts,
+        tutorial_answers: http.tutorial_answers,
+    }))
+    .wrap(TracingLogger::<middleware::RootSpan>::new())
 }
 
 /// Registers every documented route.

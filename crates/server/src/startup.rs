@@ -188,11 +188,6 @@ impl Application {
             },
         );
         let throttle = Throttle::new(attempts, clock.clone(), settings.rate_limit.limits());
-        let purger = tokio::spawn(purge_expired(
-            auth.clone(),
-            throttle.clone(),
-            std::time::Duration::from_secs(settings.auth.purge_interval_secs.max(1)),
-        ));
         let (composer, sender) = mail_adapters(&settings)?;
         let policy = DeliveryPolicy {
             backoff_secs: settings.mail.backoff_secs,
@@ -230,6 +225,16 @@ impl Application {
             auth.clone(),
             throttle.clone(),
         );
+        let purger = tokio::spawn(purge_expired(
+            Purges {
+                auth: auth.clone(),
+                throttle: throttle.clone(),
+                accounts: accounts.clone(),
+                outbox: store.clone(),
+                clock: clock.clone(),
+            },
+            std::time::Duration::from_secs(settings.auth.purge_interval_secs.max(1)),
+        ));
         let state = AppState {
             auth,
             admin,
@@ -314,10 +319,40 @@ impl Application {
 /// Deletes expired refresh tokens and rate-limit counters now and then, so
 /// the tables never grow without bound. Failures (the database is down) are
 /// logged and retried.
-async fn purge_expired(auth: AuthService, throttle: Throttle, every: std::time::Duration) {
+/// What the purge loop empties.
+struct Purges {
+    auth: AuthService,
+    throttle: Throttle,
+    accounts: AccountService,
+    outbox: Arc<dyn rolegate_domain::MailOutbox>,
+    clock: Arc<dyn Clock>,
+}
+
+/// How long records of sent (or given-up) mails are kept.
+const MAIL_RECORDS_KEPT_DAYS: i64 = 7;
+
+async fn purge_expired(p: Purges, every: std::time::Duration) {
+    let Purges {
+        auth,
+        throttle,
+        accounts,
+        outbox,
+        clock,
+    } = p;
     let mut ticker = tokio::time::interval(every);
     loop {
         ticker.tick().await;
+        match accounts.purge_expired_tokens().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "purged expired or used link tokens"),
+            Err(e) => tracing::warn!(error = %e, "purging link tokens failed"),
+        }
+        let before = clock.now() - chrono::Duration::days(MAIL_RECORDS_KEPT_DAYS);
+        match outbox.purge_done(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "purged records of sent mails"),
+            Err(e) => tracing::warn!(error = %e, "purging records of sent mails failed"),
+        }
         match auth.purge_expired_sessions().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "purged expired refresh tokens"),

@@ -107,6 +107,11 @@ async fn swagger_ui_can_be_turned_off() {
         let res = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(res.status(), 404, "{path}");
     }
-    let res = app.client.get(app.url("/api/test/all")).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/api/test/all"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200, "the API itself stays");
 }
