@@ -42,7 +42,10 @@ pub use accounts::{
     Account, AccountDeps, AccountPolicy, AccountService, AccountStore, AccountToken,
     NewAccountToken, PasswordChange, SessionInfo, TokenMail, TokenPurpose,
 };
-pub use admin::{AdminDeps, AdminService, AdminStore, Bootstrap, Change, CreateUser, Precondition};
+pub use admin::{
+    AdminDeps, AdminService, AdminStore, Bootstrap, Change, CreateUser, ImportLine, ImportOptions,
+    ImportOutcome, ImportReport, LegacyUser, Precondition,
+};
 pub use audit::{AuditEvent, NewAuditEvent};
 pub use authentication::{AuthDeps, AuthPolicy, AuthService, IssuedRefresh, SignUp, SignedIn};
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -10,6 +10,7 @@ mod smtp;
 mod account;
 
 mod admin;
+mod cli_operator;
 mod cli_users;
 mod compat;
 mod concurrency;
@@ -18,6 +19,7 @@ mod errors;
 mod faults;
 mod health_docs;
 mod hostile;
+mod import_tutorial;
 mod keys;
 mod limits;
 mod lockout;
