@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test-deps fuzz bench bench-micro run test test-unit test-build test-sqlite test-mysql test-postgres test-timing lint fmt openapi deny build release
+.PHONY: test-deps fuzz bench bench-micro run test test-unit test-build test-sqlite test-mysql test-postgres test-timing lint fmt openapi deny build release deb
 
 ## Serve the API on embedded SQLite (data/rolegate.db), port 8080. No set-up needed.
 run:
@@ -98,5 +98,16 @@ deny:
 build:
 	$(CARGO) build --workspace
 
+## The binary to ship (release profile: thin LTO, no debug info); prints where it is.
+RELEASE_BIN = $${CARGO_TARGET_DIR:-target}/release/rolegate
 release:
 	$(CARGO) build --release --bin rolegate
+	@echo "built $(RELEASE_BIN) ($$(du -h $(RELEASE_BIN) | cut -f1)); copy it anywhere, or: make deb"
+
+## The Debian package (cargo-deb, installed from crates.io when missing):
+## /usr/bin/rolegate, /etc/rolegate/rolegate.toml, rolegate.service. Builds the release binary.
+CARGO_DEB_VERSION := 3.8.0
+deb:
+	@command -v cargo-deb >/dev/null || $(CARGO) install --locked cargo-deb@$(CARGO_DEB_VERSION)
+	$(CARGO) deb -p rolegate
+	@ls -l $${CARGO_TARGET_DIR:-target}/debian/rolegate_*.deb
