@@ -44,7 +44,9 @@ pub use accounts::{
 };
 pub use admin::{AdminDeps, AdminService, AdminStore, Bootstrap, Change, CreateUser, Precondition};
 pub use audit::{AuditEvent, NewAuditEvent};
-pub use authentication::{AuthDeps, AuthPolicy, AuthService, IssuedRefresh, SignUp, SignedIn};
+pub use authentication::{
+    AuthDeps, AuthPolicy, AuthService, IssuedRefresh, SessionCounts, SignUp, SignedIn,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, BuiltInRule, Error, Escalation, FieldErrors, StoreError, UniqueField};
 pub use health::HealthCheck;
