@@ -84,10 +84,11 @@ pub async fn signup(
         );
         Ok(signup)
     });
-    state
-        .throttle
-        .sign_up(&state.auth, &client, request)
-        .await?;
+    let result = state.throttle.sign_up(&state.auth, &client, request).await;
+    if let Some(metrics) = &state.metrics.0 {
+        metrics.sign_up(&result);
+    }
+    result?;
     Ok(HttpResponse::Created().json(MessageResponse {
         message: "User registered successfully!".into(),
     }))
@@ -122,14 +123,21 @@ pub async fn signin(
     errors.check("username", Username::check_presented(&body.username));
     let password = errors.check("password", Password::parse_presented(&body.password));
     let Some(password) = password.filter(|_| errors.is_empty()) else {
+        if let Some(metrics) = &state.metrics.0 {
+            metrics.sign_in_malformed();
+        }
         return Err(ApiError::Validation(errors));
     };
     // Rate limits: each attempt is reserved before the password is checked.
     let client = client_info(&req, &state.http.trusted_proxies);
-    let signed_in = state
+    let result = state
         .throttle
         .sign_in(&state.auth, &body.username, &password, &client)
-        .await?;
+        .await;
+    if let Some(metrics) = &state.metrics.0 {
+        metrics.sign_in(&result);
+    }
+    let signed_in = result?;
     Ok(HttpResponse::Ok().json(SigninResponse {
         id: signed_in.id.0,
         username: signed_in.username,

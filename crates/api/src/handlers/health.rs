@@ -15,7 +15,7 @@ pub async fn healthz() -> HttpResponse {
     })
 }
 
-/// Ready: the database answers.
+/// Ready: the database answers, and the server is not shutting down.
 #[utoipa::path(
     tag = "health",
     responses(
@@ -26,6 +26,13 @@ pub async fn healthz() -> HttpResponse {
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if state.readiness.is_draining() {
+        return HttpResponse::ServiceUnavailable().json(ErrorBody {
+            error: "unavailable".into(),
+            message: "shutting down".into(),
+            fields: None,
+        });
+    }
     match state.health.ping().await {
         Ok(()) => HttpResponse::Ok().json(HealthResponse {
             status: "ready".into(),
