@@ -14,13 +14,18 @@ run:
 test: test-deps test-unit test-build test-sqlite test-mysql test-postgres test-timing
 
 ## What the integration suite starts besides rolegate: a real SMTP server
-## (aiosmtpd from PyPI, in .venv beside schemathesis).
+## (aiosmtpd from PyPI, in .venv beside schemathesis), and the Prometheus
+## client's exposition parser (prometheus-client from PyPI) that reads /metrics.
 AIOSMTPD_VERSION := 1.4.6
+PROMETHEUS_CLIENT_VERSION := 0.26.0
 test-deps:
 	@.venv/bin/python -c 'import aiosmtpd' 2>/dev/null || { \
 		echo "installing aiosmtpd $(AIOSMTPD_VERSION) into .venv (the test SMTP server)"; \
 		test -x .venv/bin/python || python3 -m venv .venv; \
 		.venv/bin/pip install -q "aiosmtpd==$(AIOSMTPD_VERSION)"; }
+	@.venv/bin/python -c 'import importlib.metadata as m, sys; sys.exit(m.version("prometheus-client") != "$(PROMETHEUS_CLIENT_VERSION)")' 2>/dev/null || { \
+		echo "installing prometheus-client $(PROMETHEUS_CLIENT_VERSION) into .venv (the metrics parser)"; \
+		.venv/bin/pip install -q "prometheus-client==$(PROMETHEUS_CLIENT_VERSION)"; }
 
 # Runs a command and prints its wall time: $(call timed,LABEL,COMMAND)
 timed = start=$$(date +%s%3N); $(2); status=$$?; ms=$$(( $$(date +%s%3N) - start )); \
