@@ -15,7 +15,7 @@ pub async fn healthz() -> HttpResponse {
     })
 }
 
-/// Ready: the database answers, and the server is not shutting down.
+/// Ready: the database answers.
 #[utoipa::path(
     tag = "health",
     responses(
@@ -26,6 +26,7 @@ pub async fn healthz() -> HttpResponse {
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    // Shutting down: not ready, so load balancers stop sending.
     if state.readiness.is_draining() {
         return HttpResponse::ServiceUnavailable().json(ErrorBody {
             error: "unavailable".into(),
