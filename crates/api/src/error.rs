@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use rolegate_domain::{BoxError, BuiltInRule, Error, Escalation, FieldErrors, RoleName};
+use rolegate_domain::{
+    BoxError, BuiltInRule, Error, Escalation, FieldErrors, RefreshFailure, RoleName,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -95,7 +97,7 @@ impl ApiError {
         }
     }
 
-    fn body(&self) -> ErrorBody {
+    pub(crate) fn body(&self) -> ErrorBody {
         let (message, fields) = match self {
             Self::Validation(f) => (format!("Invalid input: {f}"), Some(f.0.clone())),
             Self::Unavailable(_) => (
@@ -242,8 +244,14 @@ impl From<Error> for ApiError {
                 code: "invalid_credentials",
                 message: "Invalid username or password.".into(),
             },
-            Error::RefreshInvalid => Self::Unauthorized {
-                code: "invalid_refresh_token",
+            // The tutorial's message for every refresh failure; the code says which.
+            Error::RefreshInvalid(why) => Self::Unauthorized {
+                code: match why {
+                    RefreshFailure::Unknown => "invalid_refresh_token",
+                    RefreshFailure::Expired => "refresh_token_expired",
+                    RefreshFailure::Reused => "refresh_token_reused",
+                    RefreshFailure::Revoked => "refresh_token_revoked",
+                },
                 message: "Refresh token was expired. Please make a new signin request".into(),
             },
             Error::InvalidToken => Self::bad_request(

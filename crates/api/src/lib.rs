@@ -49,6 +49,12 @@ pub struct HttpSettings {
     pub cors_allowed_origins: Vec<String>,
     /// Send `Strict-Transport-Security` (only behind TLS).
     pub hsts: bool,
+    /// Answer exactly as the Node tutorial where that costs no security
+    /// (the `compat` profile): sign-up 200, a duplicate 400, a missing
+    /// token 403, a failed sign-in `Invalid Password!`.
+    pub tutorial_answers: bool,
+    /// Serve Swagger UI at `/swagger-ui/` and the document at `/api-docs/openapi.json`.
+    pub swagger_ui: bool,
     /// Peers whose `X-Forwarded-For` is trusted; otherwise the TCP peer is the
     /// client (see [`client_addr`]).
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -62,6 +68,8 @@ impl Default for HttpSettings {
         Self {
             cors_allowed_origins: vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()],
             hsts: false,
+            tutorial_answers: false,
+            swagger_ui: true,
             trusted_proxies: Vec::new(),
             body_timeout: std::time::Duration::from_secs(15),
         }
@@ -77,6 +85,8 @@ pub struct AppState {
     pub verifier: TokenVerifier,
     /// The public verification keys, served at `/.well-known/jwks.json`.
     pub jwks: Arc<rolegate_auth::JwkSet>,
+    /// The OpenID discovery document, when `auth.openid_discovery` is on.
+    pub discovery: Option<Arc<serde_json::Value>>,
     pub health: Arc<dyn HealthCheck>,
     pub throttle: rolegate_domain::Throttle,
     pub http: HttpSettings,
@@ -117,34 +127,43 @@ pub fn build_app(
         .configure(routes)
         .split_for_parts();
     let api = openapi::finish(api);
-    app.service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", api))
-        .route(
-            "/swagger-ui",
-            web::get().to(|| async {
-                HttpResponse::PermanentRedirect()
-                    .insert_header(("Location", "/swagger-ui/"))
-                    .finish()
-            }),
-        )
-        .default_service(web::to(not_found))
-        .app_data(body_timeout::BodyTimeout(http.body_timeout))
-        .wrap(actix_web::middleware::from_fn(body_timeout::body_deadline))
-        .wrap(middleware::cors(&http))
-        .wrap(actix_web::middleware::from_fn(middleware::security_headers))
-        .app_data(web::Data::new(middleware::HeaderPolicy { hsts: http.hsts }))
-        .wrap(TracingLogger::<middleware::RootSpan>::new())
-        .app_data(readiness)
-        .wrap(actix_web::middleware::from_fn(
-            readiness::close_when_draining,
-        ))
-        .app_data(metrics)
-        .wrap(actix_web::middleware::from_fn(metrics::track))
+    let swagger_ui = http.swagger_ui;
+    app.configure(move |cfg| {
+        if swagger_ui {
+            cfg.service(SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", api))
+                .route(
+                    "/swagger-ui",
+                    web::get().to(|| async {
+                        HttpResponse::PermanentRedirect()
+                            .insert_header(("Location", "/swagger-ui/"))
+                            .finish()
+                    }),
+                );
+        }
+    })
+    .default_service(web::to(not_found))
+    .app_data(body_timeout::BodyTimeout(http.body_timeout))
+    .wrap(actix_web::middleware::from_fn(body_timeout::body_deadline))
+    .wrap(middleware::cors(&http))
+    .wrap(actix_web::middleware::from_fn(middleware::security_headers))
+    .app_data(web::Data::new(middleware::HeaderPolicy {
+        hsts: http.hsts,
+        tutorial_answers: http.tutorial_answers,
+    }))
+    .wrap(TracingLogger::<middleware::RootSpan>::new())
+    .app_data(readiness)
+    .wrap(actix_web::middleware::from_fn(
+        readiness::close_when_draining,
+    ))
+    .app_data(metrics)
+    .wrap(actix_web::middleware::from_fn(metrics::track))
 }
 
 /// Registers every documented route.
 fn routes(cfg: &mut ServiceConfig<'_>) {
     cfg.service(handlers::health::healthz)
         .service(handlers::keys::jwks)
+        .service(handlers::keys::openid_configuration)
         .service(handlers::health::readyz)
         .service(
             utoipa_actix_web::scope("/api/auth")

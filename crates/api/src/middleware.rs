@@ -53,6 +53,8 @@ fn origin_matches(allowed: &str, origin: &str) -> bool {
 #[derive(Debug, Clone, Copy)]
 pub struct HeaderPolicy {
     pub hsts: bool,
+    /// The tutorial's answer to a request without a token: 403, not 401.
+    pub tutorial_answers: bool,
 }
 
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
@@ -63,11 +65,24 @@ pub async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let hsts = req
+    let policy = req
         .app_data::<web::Data<HeaderPolicy>>()
-        .is_some_and(|p| p.hsts);
+        .map(|p| *p.get_ref());
+    let hsts = policy.is_some_and(|p| p.hsts);
+    let tutorial = policy.is_some_and(|p| p.tutorial_answers);
     let swagger = req.path().starts_with("/swagger-ui");
     let mut res = next.call(req).await?;
+    if tutorial
+        && res
+            .response()
+            .extensions()
+            .get::<rolegate_guard::GuardError>()
+            == Some(&rolegate_guard::GuardError::NoToken)
+    {
+        // The tutorial's verifyToken: `403 {message: "No token provided!"}`.
+        *res.response_mut().status_mut() = actix_web::http::StatusCode::FORBIDDEN;
+        res.headers_mut().remove(header::WWW_AUTHENTICATE);
+    }
     let headers = res.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

@@ -1,4 +1,6 @@
-//! argon2id password hashing, run off the async workers.
+//! argon2id password hashing, run off the async workers; verification of
+//! the bcrypt hashes of accounts imported from the Node tutorial, which
+//! the first successful sign-in replaces with argon2id.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,6 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// (m = 19456 KiB, t = 2, p = 1) is the default and the floor: weaker
 /// settings are refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HashingConfig {
     pub memory_kib: u32,
     pub iterations: u32,
@@ -222,6 +225,35 @@ fn hash_blocking(params: &Params, password: &[u8]) -> Result<PasswordHash, HashE
     phc_string(params, &salt, &output)
 }
 
+/// bcrypt's identifiers (`$2a$` — what the tutorial's bcryptjs writes —,
+/// `$2b$`, `$2y$`): hashes of imported accounts, until their next sign-in.
+fn is_bcrypt(hash: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|prefix| hash.starts_with(prefix))
+}
+
+/// bcrypt reads at most 72 bytes of a password.
+pub const BCRYPT_MAX_PASSWORD_BYTES: usize = 72;
+
+/// Verifies a bcrypt hash (at the cost stored in it). A password longer
+/// than 72 bytes is refused: bcrypt would accept it by its first 72 bytes
+/// alone. It is refused after the same work as a wrong password, so the
+/// answer and its time are those of a wrong password.
+fn verify_bcrypt(password: &[u8], hash: &str) -> Result<bool, HashError> {
+    let matches = bcrypt::verify(password, hash).map_err(failed)?;
+    Ok(matches && password.len() <= BCRYPT_MAX_PASSWORD_BYTES)
+}
+
+/// Verifies a stored hash of either kind: argon2 (PHC) or bcrypt.
+fn verify_stored(password: &[u8], stored: &str) -> Result<bool, HashError> {
+    if is_bcrypt(stored) {
+        verify_bcrypt(password, stored)
+    } else {
+        verify_blocking(password, stored)
+    }
+}
+
 /// Verifies with the parameters stored in the hash (so raising the
 /// configured cost later keeps old hashes working); constant-time compare.
 fn verify_blocking(password: &[u8], phc: &str) -> Result<bool, HashError> {
@@ -377,15 +409,18 @@ impl PasswordHasher for Argon2Hasher {
         let known = hash.is_some();
         let phc = hash.unwrap_or(&self.dummy).clone();
         let ok = self
-            .run(move || verify_blocking(password.expose().as_bytes(), phc.as_str()))
+            .run(move || verify_stored(password.expose().as_bytes(), phc.as_str()))
             .await?;
         Ok(ok && known)
     }
 
-    /// Another algorithm or version than argon2id v0x13, or any cost below
-    /// the configured one. An unreadable hash is left alone (it never
-    /// verifies anyway).
+    /// bcrypt (imported accounts), another algorithm or version than
+    /// argon2id v0x13, or any cost below the configured one. An unreadable
+    /// hash is left alone (it never verifies anyway).
     fn needs_rehash(&self, hash: &PasswordHash) -> bool {
+        if is_bcrypt(hash.as_str()) {
+            return true;
+        }
         let Ok(parsed) = Phc::new(hash.as_str()) else {
             return false;
         };
@@ -593,6 +628,70 @@ mod tests {
         }
         assert_eq!(h.admission.waiting.load(Ordering::SeqCst), 0);
         assert!(h.verify(&password, Some(&hash)).await.unwrap());
+    }
+
+    /// A bcrypt hash as bcryptjs (the tutorial) writes it: `$2a$`, cost 8.
+    fn bcryptjs_hash(password: &[u8]) -> PasswordHash {
+        let salt: [u8; 16] = rand::random();
+        let parts = bcrypt::hash_with_salt(password, 8, salt).unwrap();
+        PasswordHash::new(parts.format_for_version(bcrypt::Version::TwoA))
+    }
+
+    #[tokio::test]
+    async fn bcrypt_hashes_verify_and_need_a_rehash() {
+        let h = Argon2Hasher::new(HashingConfig::default()).unwrap();
+        let hash = bcryptjs_hash(b"tutorial password");
+        assert!(hash.as_str().starts_with("$2a$08$"));
+        assert!(
+            h.verify(&pw("tutorial password"), Some(&hash))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !h.verify(&pw("tutorial passwore"), Some(&hash))
+                .await
+                .unwrap()
+        );
+        assert!(h.needs_rehash(&hash));
+        for prefix in ["$2b$", "$2y$"] {
+            let other = PasswordHash::new(hash.as_str().replacen("$2a$", prefix, 1));
+            assert!(
+                h.verify(&pw("tutorial password"), Some(&other))
+                    .await
+                    .unwrap()
+            );
+            assert!(h.needs_rehash(&other));
+        }
+        let corrupt = PasswordHash::new("$2a$08$tooshort".into());
+        assert!(
+            h.verify(&pw("tutorial password"), Some(&corrupt))
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn bcrypt_never_verifies_a_password_longer_than_72_bytes() {
+        let h = Argon2Hasher::new(HashingConfig::default()).unwrap();
+        let exact = "x".repeat(BCRYPT_MAX_PASSWORD_BYTES);
+        let hash = bcryptjs_hash(exact.as_bytes());
+        assert!(
+            h.verify(&pw(&exact), Some(&hash)).await.unwrap(),
+            "72 bytes: verified"
+        );
+        // bcrypt alone accepts it by its first 72 bytes; we do not
+        let longer = format!("{exact}-and-more");
+        assert!(bcrypt::verify(longer.as_bytes(), hash.as_str()).unwrap());
+        assert!(!h.verify(&pw(&longer), Some(&hash)).await.unwrap());
+        // multi-byte characters count in bytes: 36 × 'é' = 72 bytes, one more is 74
+        let accents = "é".repeat(36);
+        let hash = bcryptjs_hash(accents.as_bytes());
+        assert!(h.verify(&pw(&accents), Some(&hash)).await.unwrap());
+        assert!(
+            !h.verify(&pw(&format!("{accents}é")), Some(&hash))
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]

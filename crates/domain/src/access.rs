@@ -125,6 +125,8 @@ pub enum Operator {
     Cli,
     /// The bootstrap of the first admin at start-up.
     Bootstrap,
+    /// `rolegate import`: accounts brought from another system.
+    Import,
 }
 
 impl Operator {
@@ -133,6 +135,7 @@ impl Operator {
         match self {
             Self::Cli => "cli",
             Self::Bootstrap => "bootstrap",
+            Self::Import => "import",
         }
     }
 }

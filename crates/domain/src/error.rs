@@ -127,6 +127,20 @@ pub enum BuiltInRule {
     UserRoleCannotGrant(Permission),
 }
 
+/// Why a refresh token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshFailure {
+    /// Not a token rolegate issued (or its session was deleted).
+    Unknown,
+    /// Its lifetime ended.
+    Expired,
+    /// Presented again after it was rotated: the session is revoked now.
+    Reused,
+    /// Its session had ended: signed out, revoked after a reuse, a password
+    /// change or reset, a disabled account, or ended by its owner.
+    Revoked,
+}
+
 /// What the use cases report: one enum for the domain.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -147,8 +161,8 @@ pub enum Error {
     RoleNotAllowed(Vec<RoleName>),
     #[error("invalid credentials")]
     InvalidCredentials,
-    #[error("invalid refresh token")]
-    RefreshInvalid,
+    #[error("refresh refused: {0:?}")]
+    RefreshInvalid(RefreshFailure),
     /// An account token (reset, verification, e-mail change) that is
     /// unknown, used, voided or expired.
     #[error("invalid or expired token")]

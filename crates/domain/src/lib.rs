@@ -42,13 +42,18 @@ pub use accounts::{
     Account, AccountDeps, AccountPolicy, AccountService, AccountStore, AccountToken,
     NewAccountToken, PasswordChange, SessionInfo, TokenMail, TokenPurpose,
 };
-pub use admin::{AdminDeps, AdminService, AdminStore, Bootstrap, Change, CreateUser, Precondition};
+pub use admin::{
+    AdminDeps, AdminService, AdminStore, Bootstrap, Change, CreateUser, ImportLine, ImportOptions,
+    ImportOutcome, ImportReport, LegacyUser, Precondition,
+};
 pub use audit::{AuditEvent, NewAuditEvent};
 pub use authentication::{
     AuthDeps, AuthPolicy, AuthService, IssuedRefresh, SessionCounts, SignUp, SignedIn,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::{BoxError, BuiltInRule, Error, Escalation, FieldErrors, StoreError, UniqueField};
+pub use error::{
+    BoxError, BuiltInRule, Error, Escalation, FieldErrors, RefreshFailure, StoreError, UniqueField,
+};
 pub use health::HealthCheck;
 pub use mail::{
     Composed, DeliveryPolicy, MailComposer, MailKind, MailOutbox, MailSender, Message, NewMail,

@@ -176,12 +176,13 @@ pub trait MailOutbox: Send + Sync {
     /// its lease) and drops the body of a mail that carried a token.
     async fn mark_sent(&self, id: i64, owner: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
 
-    /// Delivery failed: retry at `retry_at`, or give up (`None`: the body of
-    /// a mail that carried a token is dropped too). Releases the lease.
+    /// Delivery failed at `at`: retry at `retry_at`, or give up (`None`: the
+    /// body of a mail that carried a token is dropped too). Releases the lease.
     async fn mark_failed(
         &self,
         id: i64,
         owner: &str,
+        at: DateTime<Utc>,
         retry_at: Option<DateTime<Utc>>,
         error: &str,
     ) -> Result<(), StoreError>;
@@ -309,12 +310,13 @@ impl Postman {
                         "mail given up"
                     );
                     self.outbox
-                        .mark_failed(mail.id, &self.owner, None, &e.reason)
+                        .mark_failed(mail.id, &self.owner, self.clock.now(), None, &e.reason)
                         .await?;
                     round.given_up += 1;
                 }
                 Err(e) => {
-                    let retry_at = self.clock.now() + self.policy.backoff(mail.attempts);
+                    let now = self.clock.now();
+                    let retry_at = now + self.policy.backoff(mail.attempts);
                     tracing::warn!(
                         mail_id = mail.id,
                         kind = %mail.kind,
@@ -324,7 +326,7 @@ impl Postman {
                         "mail delivery failed; will retry"
                     );
                     self.outbox
-                        .mark_failed(mail.id, &self.owner, Some(retry_at), &e.reason)
+                        .mark_failed(mail.id, &self.owner, now, Some(retry_at), &e.reason)
                         .await?;
                     round.retried += 1;
                 }
@@ -366,5 +368,161 @@ mod tests {
             with,
             vec!["verify_email", "password_reset", "confirm_email_change"]
         );
+    }
+
+    use std::sync::Mutex;
+
+    use crate::clock::ManualClock;
+
+    /// One mail in memory, with what the postman did to it.
+    #[derive(Default)]
+    struct OneMail {
+        attempts: u32,
+        due: Option<DateTime<Utc>>,
+        sent: bool,
+        given_up: bool,
+    }
+
+    #[derive(Default)]
+    struct Outbox(Mutex<OneMail>);
+
+    #[async_trait]
+    impl MailOutbox for Outbox {
+        async fn claim(
+            &self,
+            _: &str,
+            now: DateTime<Utc>,
+            _: DateTime<Utc>,
+            _: u32,
+        ) -> Result<Vec<QueuedMail>, StoreError> {
+            let mut m = self.0.lock().unwrap();
+            if m.sent || m.given_up || m.due.is_some_and(|d| d > now) {
+                return Ok(vec![]);
+            }
+            m.attempts += 1;
+            Ok(vec![QueuedMail {
+                id: 1,
+                kind: "password_reset".into(),
+                to: "a@example.com".into(),
+                subject: "s".into(),
+                text: "t".into(),
+                html: "h".into(),
+                attempts: m.attempts,
+            }])
+        }
+        async fn mark_sent(&self, _: i64, _: &str, _: DateTime<Utc>) -> Result<(), StoreError> {
+            self.0.lock().unwrap().sent = true;
+            Ok(())
+        }
+        async fn mark_failed(
+            &self,
+            _: i64,
+            _: &str,
+            _: DateTime<Utc>,
+            retry_at: Option<DateTime<Utc>>,
+            _: &str,
+        ) -> Result<(), StoreError> {
+            let mut m = self.0.lock().unwrap();
+            match retry_at {
+                Some(at) => m.due = Some(at),
+                None => m.given_up = true,
+            }
+            Ok(())
+        }
+        async fn pending(&self) -> Result<u64, StoreError> {
+            let m = self.0.lock().unwrap();
+            Ok(u64::from(!m.sent && !m.given_up))
+        }
+        async fn purge_done(&self, _: DateTime<Utc>) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+    }
+
+    /// Fails the first `fail` sends (permanently if `permanent`), then accepts.
+    struct Server {
+        fail: Mutex<u32>,
+        permanent: bool,
+    }
+
+    #[async_trait]
+    impl MailSender for Server {
+        async fn send(&self, _: &QueuedMail) -> Result<(), SendError> {
+            let mut fail = self.fail.lock().unwrap();
+            if *fail == 0 {
+                return Ok(());
+            }
+            *fail -= 1;
+            Err(SendError {
+                permanent: self.permanent,
+                reason: "421 try later".into(),
+            })
+        }
+    }
+
+    fn postman(
+        fail: u32,
+        permanent: bool,
+        max_attempts: u32,
+    ) -> (Postman, Arc<Outbox>, Arc<ManualClock>) {
+        let outbox = Arc::new(Outbox::default());
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let sender = Arc::new(Server {
+            fail: Mutex::new(fail),
+            permanent,
+        });
+        let policy = DeliveryPolicy {
+            backoff_secs: 2,
+            max_backoff_secs: 600,
+            max_attempts,
+            ..DeliveryPolicy::default()
+        };
+        (
+            Postman::new(outbox.clone(), sender, clock.clone(), policy, "me".into()),
+            outbox,
+            clock,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_failed_delivery_waits_for_its_backoff_and_then_goes_out() {
+        let (postman, outbox, clock) = postman(2, false, 20);
+        assert_eq!(postman.deliver_due().await.unwrap().retried, 1);
+        assert_eq!(
+            postman.deliver_due().await.unwrap(),
+            Round::default(),
+            "not due yet"
+        );
+        clock.advance(Duration::seconds(2));
+        assert_eq!(postman.deliver_due().await.unwrap().retried, 1);
+        clock.advance(Duration::seconds(3));
+        assert_eq!(
+            postman.deliver_due().await.unwrap(),
+            Round::default(),
+            "the second wait doubled"
+        );
+        clock.advance(Duration::seconds(1));
+        assert_eq!(postman.deliver_due().await.unwrap().sent, 1);
+        assert!(outbox.0.lock().unwrap().sent);
+        assert_eq!(postman.pending().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn permanent_failures_and_the_last_attempt_give_up() {
+        let (postman, outbox, _) = postman(1, true, 20);
+        assert_eq!(postman.deliver_due().await.unwrap().given_up, 1);
+        assert!(outbox.0.lock().unwrap().given_up);
+
+        let (postman, outbox, clock) = postman_with_cap();
+        for _ in 0..3 {
+            postman.deliver_due().await.unwrap();
+            clock.advance(Duration::seconds(600));
+        }
+        let m = outbox.0.lock().unwrap();
+        assert!(m.given_up && !m.sent, "given up after 3 attempts");
+        assert_eq!(m.attempts, 3);
+    }
+
+    fn postman_with_cap() -> (Postman, Arc<Outbox>, Arc<ManualClock>) {
+        postman(u32::MAX, false, 3)
     }
 }

@@ -173,8 +173,11 @@ impl ResponseError for GuardError {
                 HeaderValue::from_static(challenge),
             ));
         }
-        response
+        let mut response = response
             .content_type("application/json")
-            .body(self.body_json())
+            .body(self.body_json());
+        // For the service's own middleware: which refusal this response is.
+        response.extensions_mut().insert(self.clone());
+        response
     }
 }

@@ -9,6 +9,7 @@ mod entities;
 mod error;
 mod outbox;
 mod sessions;
+mod tutorial;
 mod users;
 
 use std::time::Duration;
@@ -19,6 +20,7 @@ use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection};
 
 pub use error::{acquire_timeouts, map_db_err};
+pub use tutorial::read_tutorial;
 
 /// Connection settings.
 #[derive(Debug, Clone)]

@@ -141,6 +141,7 @@ impl MailOutbox for Database {
         &self,
         id: i64,
         owner: &str,
+        at: DateTime<Utc>,
         retry_at: Option<DateTime<Utc>>,
         error: &str,
     ) -> Result<(), StoreError> {
@@ -164,7 +165,7 @@ impl MailOutbox for Database {
                     .finally(Expr::col(col))
                 };
                 update
-                    .col_expr(Column::FailedAt, Expr::value(Utc::now()))
+                    .col_expr(Column::FailedAt, Expr::value(at))
                     .col_expr(Column::BodyText, drop_body(Column::BodyText).into())
                     .col_expr(Column::BodyHtml, drop_body(Column::BodyHtml).into())
             }

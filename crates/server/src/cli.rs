@@ -1,6 +1,16 @@
-//! The command line: `rolegate [serve]`, `rolegate migrate …`, `rolegate openapi`.
+//! The command line: `rolegate [serve]`, `rolegate migrate …`, `rolegate openapi`,
+//! `rolegate user …` ([`user`]), `rolegate import tutorial` ([`import`]).
+//!
+//! Commands other than `serve` print their results on stdout and log only
+//! warnings and errors (on stderr) unless `--verbose`.
+
+mod import;
+mod user;
 
 use clap::{Parser, Subcommand};
+
+pub use import::ImportAction;
+pub use user::UserAction;
 
 use crate::settings::Settings;
 use crate::startup::{Application, open_database};
@@ -10,9 +20,24 @@ use crate::telemetry;
 #[command(
     name = "rolegate",
     version,
-    about = "JWT authentication and role-based access control"
+    about = "JWT authentication and role-based access control",
+    after_help = "Configuration: the profile named by ROLEGATE_ENV (development — the default —, \
+test, compat — the Node tutorial's behaviour —, or production) is built in; on top of it \
+/etc/rolegate/rolegate.toml when present, ROLEGATE_CONFIG_DIR/{default,<profile>}.toml when \
+set, --config FILE, then environment variables ROLEGATE__SECTION__KEY (e.g. \
+ROLEGATE__DATABASE__URL). A key or variable that names no setting stops the start. \
+`rolegate config check` shows the effective configuration and every problem in it."
 )]
 pub struct Cli {
+    /// A configuration file layered over the built-in profile and the
+    /// system and ROLEGATE_CONFIG_DIR files (environment variables still win).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Log at the configured level (`log.level`, info by default) instead of
+    /// warnings and errors only. Commands other than `serve` print results
+    /// on stdout and logs on stderr.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -28,48 +53,35 @@ pub enum Command {
     },
     /// Print the OpenAPI document (JSON).
     Openapi,
+    /// Check the configuration as `serve` would, without touching the database.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Manage signing keys.
     Keys {
         #[command(subcommand)]
         action: KeysAction,
     },
-    /// Manage users: create the first admin, grant roles, unlock, list.
+    /// Manage users: create (the first admin too), grant and revoke roles,
+    /// disable, enable, delete, set a password, unlock, list.
     User {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Bring users from another system into rolegate's database.
+    Import {
+        #[command(subcommand)]
+        action: ImportAction,
+    },
 }
 
 #[derive(Debug, Subcommand)]
-pub enum UserAction {
-    /// Create a user. The password is read from --password-file, or from
-    /// standard input (a prompt without echo on a terminal, else one line).
-    /// Weak passwords are refused.
-    Create {
-        #[arg(long)]
-        username: String,
-        #[arg(long)]
-        email: String,
-        /// A role to grant; repeat for several (default: user).
-        #[arg(long = "role")]
-        roles: Vec<String>,
-        /// A file holding the password.
-        #[arg(long)]
-        password_file: Option<std::path::PathBuf>,
-    },
-    /// Add a role to a user.
-    Grant { username: String, role: String },
-    /// Clear a user's failed sign-in counters (from every address), so that
-    /// a locked-out owner may sign in at once. Needs `rate_limit.store =
-    /// "database"`: with the in-memory store the counters live in the running
-    /// server; use POST /api/admin/users/{id}/unlock there instead.
-    Unlock { username: String },
-    /// List users (id, username, e-mail, roles, status).
-    List {
-        /// Only users whose username or e-mail contains this.
-        #[arg(long)]
-        q: Option<String>,
-    },
+pub enum ConfigAction {
+    /// Validate the effective configuration (profile, files, ROLEGATE__*
+    /// variables) exactly as `serve` would and print it, secrets redacted.
+    /// Exits non-zero with every problem listed.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,8 +114,23 @@ pub enum MigrateAction {
     Status,
 }
 
+/// Logging for commands other than `serve`: warnings and errors only,
+/// unless `--verbose` (then `log.level`). `RUST_LOG` still wins.
+fn init_command_logging(settings: &Settings, verbose: bool) {
+    let mut log = settings.log.clone();
+    if !verbose && !matches!(log.level.trim(), "error" | "off") {
+        log.level = "warn".into();
+    }
+    telemetry::init(&log);
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.config;
+    let verbose = cli.verbose;
     match cli.command.unwrap_or(Command::Serve) {
+        Command::Config {
+            action: ConfigAction::Check,
+        } => config_check(config.as_deref()),
         Command::Openapi => {
             println!(
                 "{}",
@@ -115,7 +142,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             action: KeysAction::Generate { kind, out, force },
         } => generate_key(&kind, &out, force),
         Command::Serve => {
-            let settings = Settings::load()?;
+            let settings = Settings::load_with_file(config.as_deref())?;
             telemetry::init(&settings.log);
             Application::build(settings)
                 .await?
@@ -124,16 +151,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User { action } => {
-            let settings = Settings::load()?;
-            telemetry::init(&settings.log);
+            let settings = Settings::load_with_file(config.as_deref())?;
+            init_command_logging(&settings, verbose);
             let db = open_database(&settings).await?;
-            let result = user(&settings, &db, action).await;
+            let result = user::run(&settings, &db, action).await;
+            db.close().await;
+            result
+        }
+        Command::Import { action } => {
+            let settings = Settings::load_with_file(config.as_deref())?;
+            init_command_logging(&settings, verbose);
+            let db = open_database(&settings).await?;
+            let result = import::run(&settings, &db, action).await;
             db.close().await;
             result
         }
         Command::Migrate { action } => {
-            let mut settings = Settings::load()?;
-            telemetry::init(&settings.log);
+            let mut settings = Settings::load_with_file(config.as_deref())?;
+            init_command_logging(&settings, verbose);
             settings.database.run_migrations = false;
             let db = open_database(&settings).await?;
             let result = migrate(&db, action.unwrap_or(MigrateAction::Up)).await;
@@ -156,155 +191,6 @@ async fn migrate(db: &rolegate_persistence::Database, action: MigrateAction) -> 
         MigrateAction::Status => {
             for (name, applied) in db.migration_status().await? {
                 println!("{} {name}", if applied { "applied" } else { "pending" });
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A domain error as the command line prints it: the API's message
-/// (field errors read `Invalid input: password is too weak: …`).
-fn field_errors(e: rolegate_domain::Error) -> anyhow::Error {
-    anyhow::anyhow!("{}", rolegate_api::error::describe(e))
-}
-
-fn read_password(file: Option<&std::path::Path>) -> anyhow::Result<rolegate_domain::Password> {
-    use std::io::IsTerminal as _;
-    if let Some(path) = file {
-        return crate::startup::read_password_file(path);
-    }
-    let line = if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password("Password: ")?;
-        let again = rpassword::prompt_password("Again: ")?;
-        if first != again {
-            anyhow::bail!("the passwords differ");
-        }
-        first
-    } else {
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line)?;
-        line.trim_end_matches(['\n', '\r']).to_owned()
-    };
-    rolegate_domain::Password::parse(&line).map_err(|e| anyhow::anyhow!("the password {e}"))
-}
-
-async fn user(
-    settings: &Settings,
-    db: &rolegate_persistence::Database,
-    action: UserAction,
-) -> anyhow::Result<()> {
-    use rolegate_domain::access::permissions::UsersRead;
-    use rolegate_domain::{CreateUser, Email, Granted, Operator, PageRequest, RoleName, Username};
-    use std::sync::Arc;
-    let hasher = rolegate_auth::Argon2Hasher::new(settings.auth.hashing)?;
-    // The shared counters; with the in-memory store they are the server's own.
-    let attempts = Arc::new(db.clone());
-    let admin = crate::startup::admin_service(
-        db,
-        Arc::new(hasher),
-        Arc::new(rolegate_domain::SystemClock),
-        attempts,
-    );
-    let parse_role = |r: &str| RoleName::parse(r).map_err(|e| anyhow::anyhow!("role {r:?}: {e}"));
-    match action {
-        UserAction::Create {
-            username,
-            email,
-            roles,
-            password_file,
-        } => {
-            let username =
-                Username::parse(&username).map_err(|e| anyhow::anyhow!("username {e}"))?;
-            let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("email {e}"))?;
-            let roles = if roles.is_empty() {
-                vec![RoleName::user()]
-            } else {
-                roles
-                    .iter()
-                    .map(|r| parse_role(r))
-                    .collect::<anyhow::Result<_>>()?
-            };
-            let password = read_password(password_file.as_deref())?;
-            let id = admin
-                .create_user(
-                    Operator::Cli,
-                    CreateUser {
-                        username: username.clone(),
-                        email,
-                        password,
-                        roles: roles.clone(),
-                    },
-                )
-                .await
-                .map_err(field_errors)?;
-            let names: Vec<&str> = roles.iter().map(RoleName::as_str).collect();
-            println!(
-                "created user {username} (id {id}) with roles {}",
-                names.join(", ")
-            );
-        }
-        UserAction::Grant { username, role } => {
-            let username =
-                Username::parse(&username).map_err(|e| anyhow::anyhow!("username {e}"))?;
-            let role = parse_role(&role)?;
-            let profile = admin
-                .grant(Operator::Cli, &username, role)
-                .await
-                .map_err(field_errors)?;
-            let names: Vec<&str> = profile.user.roles.iter().map(RoleName::as_str).collect();
-            println!("{username} now has roles {}", names.join(", "));
-        }
-        UserAction::Unlock { username } => {
-            let username =
-                Username::parse(&username).map_err(|e| anyhow::anyhow!("username {e}"))?;
-            let profile = admin
-                .unlock(Operator::Cli, &username)
-                .await
-                .map_err(field_errors)?;
-            println!(
-                "{} (id {}) unlocked: its sign-in counters are cleared",
-                profile.user.username, profile.user.id
-            );
-            if settings.rate_limit.store == crate::settings::AttemptStoreKind::Memory {
-                eprintln!(
-                    "warning: rate_limit.store is \"memory\": the running server keeps its own \
-                     counters, which this command cannot reach; unlock through the API \
-                     (POST /api/admin/users/{}/unlock) or set rate_limit.store = \"database\"",
-                    profile.user.id
-                );
-            }
-        }
-        UserAction::List { q } => {
-            let mut page = 1;
-            println!(
-                "{:>6}  {:<32} {:<40} {:<9} roles",
-                "id", "username", "email", "status"
-            );
-            loop {
-                let found = admin
-                    .list_users(
-                        Granted::<UsersRead>::operator(Operator::Cli),
-                        q.as_deref(),
-                        PageRequest::parse(Some(page), Some(PageRequest::MAX_PER_PAGE))
-                            .map_err(|e| anyhow::anyhow!("{e:?}"))?,
-                    )
-                    .await
-                    .map_err(field_errors)?;
-                for u in &found.items {
-                    let roles: Vec<&str> = u.roles.iter().map(RoleName::as_str).collect();
-                    println!(
-                        "{:>6}  {:<32} {:<40} {:<9} {}",
-                        u.id,
-                        u.username,
-                        u.email,
-                        if u.disabled { "disabled" } else { "active" },
-                        roles.join(",")
-                    );
-                }
-                if u64::from(page) * u64::from(found.per_page) >= found.total {
-                    break;
-                }
-                page += 1;
             }
         }
     }
@@ -342,4 +228,113 @@ fn generate_key(kind: &str, out: &std::path::Path, force: bool) -> anyhow::Resul
         out.display()
     );
     Ok(())
+}
+
+/// `rolegate config check`: what `serve` would run with, and what is wrong with it.
+fn config_check(file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let sources = crate::settings::Sources::from_env(file)?;
+    let mut settings = Settings::load_sources(&sources)?;
+    let mut problems = settings.problems();
+    // What `serve` checks next, short of the database: the hasher's
+    // parameters, the signing keys (when configured: a development secret
+    // would be generated, not checked), the mail templates and transport.
+    if let Err(e) = rolegate_auth::Argon2Hasher::new(settings.auth.hashing) {
+        problems.push(format!("auth.hashing: {e}"));
+    }
+    let has_key = !settings.auth.key_files.is_empty()
+        || !secrecy::ExposeSecret::expose_secret(&settings.auth.jwt_secret).is_empty()
+        || !settings.auth.jwt_secret_file.is_empty();
+    if has_key
+        && settings.profile != crate::settings::Profile::Production
+        && let Err(e) = settings.key_set()
+    {
+        problems.push(format!("{e:#}"));
+    }
+    if let Err(e) = crate::startup::mail_adapters(&settings) {
+        problems.push(format!("{e:#}"));
+    }
+    println!("profile: {}", settings.profile.as_str());
+    let read: Vec<String> = sources
+        .files
+        .iter()
+        .filter(|(p, _)| p.is_file())
+        .map(|(p, _)| p.display().to_string())
+        .collect();
+    println!(
+        "files: built-in default and {} profile{}",
+        settings.profile.as_str(),
+        if read.is_empty() {
+            String::new()
+        } else {
+            format!(", then {}", read.join(", "))
+        }
+    );
+    settings.database.url = rolegate_persistence::redact_url(&settings.database.url);
+    println!("{settings:#?}");
+    if problems.is_empty() {
+        println!("configuration OK");
+        Ok(())
+    } else {
+        for problem in &problems {
+            println!("problem: {problem}");
+        }
+        anyhow::bail!("{} problem(s) in the configuration", problems.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    /// Every command, argument and flag explains itself in `--help`.
+    #[test]
+    fn every_command_and_flag_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            if cmd.get_about().is_none() && path != " rolegate" {
+                missing.push(path.clone());
+            }
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:?}");
+    }
+
+    #[test]
+    fn the_help_names_profiles_variables_config_check_and_verbose() {
+        let help = Cli::command().render_long_help().to_string();
+        for needle in [
+            "ROLEGATE_ENV",
+            "development",
+            "test",
+            "compat",
+            "production",
+            "ROLEGATE__SECTION__KEY",
+            "config check",
+            "--verbose",
+        ] {
+            assert!(help.contains(needle), "{needle} missing from:\n{help}");
+        }
+        let mut cmd = Cli::command();
+        let list = cmd
+            .find_subcommand_mut("user")
+            .and_then(|u| u.find_subcommand_mut("list"))
+            .map(|l| l.render_long_help().to_string())
+            .unwrap_or_default();
+        assert!(
+            list.contains("Columns: id, username, email, status (active or disabled), roles"),
+            "{list}"
+        );
+    }
 }

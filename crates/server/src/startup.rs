@@ -131,6 +131,13 @@ async fn bootstrap_admin(settings: &Settings, admin: &AdminService) -> anyhow::R
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.validate()?;
+        if settings.profile == crate::settings::Profile::Production
+            && settings.cors.allowed_origins.is_empty()
+        {
+            tracing::warn!(
+                "cors.allowed_origins is empty: every browser origin is refused (fine for an API used only by servers; otherwise set ROLEGATE__CORS__ALLOWED_ORIGINS)"
+            );
+        }
         let db = open_database(&settings).await?;
         Self::build_with_database(settings, db).await
     }
@@ -195,12 +202,6 @@ impl Application {
         );
         let throttle = Throttle::new(attempts, clock.clone(), settings.rate_limit.limits());
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let purger = tokio::spawn(purge_expired(
-            auth.clone(),
-            throttle.clone(),
-            std::time::Duration::from_secs(settings.auth.purge_interval_secs.max(1)),
-            stopped.clone(),
-        ));
         let (composer, sender) = mail_adapters(&settings)?;
         let policy = DeliveryPolicy {
             backoff_secs: settings.mail.backoff_secs,
@@ -254,8 +255,19 @@ impl Application {
             postman,
             std::time::Duration::from_millis(settings.mail.poll_interval_ms.max(1)),
             policy.batch as usize,
-            stopped,
+            stopped.clone(),
             metrics.clone(),
+        ));
+        let purger = tokio::spawn(purge_expired(
+            Purges {
+                auth: auth.clone(),
+                throttle: throttle.clone(),
+                accounts: accounts.clone(),
+                outbox: store.clone(),
+                clock: clock.clone(),
+            },
+            std::time::Duration::from_secs(settings.auth.purge_interval_secs.max(1)),
+            stopped,
         ));
         let state = AppState {
             auth,
@@ -263,11 +275,23 @@ impl Application {
             accounts,
             verifier,
             jwks: Arc::new(tokens.keys().jwks().clone()),
+            discovery: settings.auth.openid_discovery.then(|| {
+                let issuer = settings.auth.issuer.trim_end_matches('/');
+                Arc::new(serde_json::json!({
+                    "issuer": settings.auth.issuer,
+                    "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+                    "id_token_signing_alg_values_supported": [format!("{:?}", tokens.keys().algorithm())],
+                    "subject_types_supported": ["public"],
+                    "claims_supported": ["iss", "aud", "sub", "exp", "iat", "jti", "name", "roles", "perms", "sid"],
+                }))
+            }),
             health: store,
             throttle,
             http: HttpSettings {
                 cors_allowed_origins: settings.cors.allowed_origins.clone(),
                 hsts: settings.http.hsts,
+                tutorial_answers: settings.http.tutorial_answers,
+                swagger_ui: settings.http.swagger_ui,
                 trusted_proxies: settings.rate_limit.trusted_proxies.clone(),
                 body_timeout: std::time::Duration::from_secs(
                     settings.server.body_timeout_secs.max(1),
@@ -465,17 +489,46 @@ impl Signals {
 /// Deletes expired refresh tokens and rate-limit counters now and then, so
 /// the tables never grow without bound. Failures (the database is down) are
 /// logged and retried.
-async fn purge_expired(
+/// What the purge loop empties.
+struct Purges {
     auth: AuthService,
     throttle: Throttle,
+    accounts: AccountService,
+    outbox: Arc<dyn rolegate_domain::MailOutbox>,
+    clock: Arc<dyn Clock>,
+}
+
+/// How long records of sent (or given-up) mails are kept.
+const MAIL_RECORDS_KEPT_DAYS: i64 = 7;
+
+async fn purge_expired(
+    p: Purges,
     every: std::time::Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let Purges {
+        auth,
+        throttle,
+        accounts,
+        outbox,
+        clock,
+    } = p;
     let mut ticker = tokio::time::interval(every);
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = stop.wait_for(|stop| *stop) => return,
+        }
+        match accounts.purge_expired_tokens().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "purged expired or used link tokens"),
+            Err(e) => tracing::warn!(error = %e, "purging link tokens failed"),
+        }
+        let before = clock.now() - chrono::Duration::days(MAIL_RECORDS_KEPT_DAYS);
+        match outbox.purge_done(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "purged records of sent mails"),
+            Err(e) => tracing::warn!(error = %e, "purging records of sent mails failed"),
         }
         match auth.purge_expired_sessions().await {
             Ok(0) => {}
@@ -491,7 +544,7 @@ async fn purge_expired(
 }
 
 /// The mail composer and sender the settings describe.
-fn mail_adapters(
+pub(crate) fn mail_adapters(
     settings: &Settings,
 ) -> anyhow::Result<(Arc<dyn MailComposer>, Arc<dyn MailSender>)> {
     let mail = &settings.mail;

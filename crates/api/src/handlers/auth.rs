@@ -58,11 +58,12 @@ fn parse_signup(body: SignupRequest) -> Result<SignUp, Error> {
     request_body = SignupRequest,
     responses(
         (status = 201, description = "User registered", body = MessageResponse),
+        (status = 200, description = "User registered (the `compat` profile: the tutorial's status)", body = MessageResponse),
         (status = 400, description = "Invalid input, malformed JSON or unknown role", body = ErrorBody,
             example = json!({"error": "unknown_role", "message": "Failed! Role does not exist = superuser"})),
         (status = 403, description = "Role not allowed at sign-up", body = ErrorBody),
         (status = 429, description = "Too many sign-ups from this address (Retry-After)", body = ErrorBody),
-        (status = 409, description = "Username or email already in use", body = ErrorBody,
+        (status = 409, description = "Username or email already in use (400 in the `compat` profile, as the tutorial answers)", body = ErrorBody,
             example = json!({"error": "username_taken", "message": "Failed! Username is already in use!"})),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 503, description = "Database unavailable, or password hashing at capacity (Retry-After)", body = ErrorBody),
@@ -84,14 +85,32 @@ pub async fn signup(
         );
         Ok(signup)
     });
+    let tutorial = state.http.tutorial_answers;
     let result = state.throttle.sign_up(&state.auth, &client, request).await;
     if let Some(metrics) = &state.metrics.0 {
         metrics.sign_up(&result);
     }
-    result?;
-    Ok(HttpResponse::Created().json(MessageResponse {
+    result.map_err(|e| match e {
+        // The tutorial's checkDuplicateUsernameOrEmail: 400, same words.
+        Error::UsernameTaken | Error::EmailTaken if tutorial => {
+            let code = if matches!(e, Error::UsernameTaken) {
+                "username_taken"
+            } else {
+                "email_taken"
+            };
+            let message = ApiError::from(e).body().message;
+            ApiError::bad_request(code, message)
+        }
+        other => other.into(),
+    })?;
+    let message = MessageResponse {
         message: "User registered successfully!".into(),
-    }))
+    };
+    Ok(if tutorial {
+        HttpResponse::Ok().json(message)
+    } else {
+        HttpResponse::Created().json(message)
+    })
 }
 
 /// Sign in with username and password; returns an access token.
@@ -137,7 +156,15 @@ pub async fn signin(
     if let Some(metrics) = &state.metrics.0 {
         metrics.sign_in(&result);
     }
-    let signed_in = result?;
+    let signed_in = result.map_err(|e| match e {
+        // The tutorial's words, for an unknown user too (it said
+        // "User Not found." with 404 there: enumeration, not kept).
+        Error::InvalidCredentials if state.http.tutorial_answers => ApiError::Unauthorized {
+            code: "invalid_credentials",
+            message: "Invalid Password!".into(),
+        },
+        other => other.into(),
+    })?;
     Ok(HttpResponse::Ok().json(SigninResponse {
         id: signed_in.id.0,
         username: signed_in.username,
@@ -165,8 +192,8 @@ pub async fn signin(
     responses(
         (status = 200, description = "New tokens", body = RefreshResponse),
         (status = 400, description = "Malformed request", body = ErrorBody),
-        (status = 401, description = "Expired, unknown, revoked or reused refresh token", body = ErrorBody,
-            example = json!({"error": "invalid_refresh_token", "message": "Refresh token was expired. Please make a new signin request"})),
+        (status = 401, description = "Refused, always with the tutorial's message; `error` says why: `invalid_refresh_token` (unknown), `refresh_token_expired`, `refresh_token_reused` (presented again after its rotation: the session is revoked now), `refresh_token_revoked` (the session had ended: sign-out, an earlier reuse, a password change or reset, a disabled account, ended by its owner)", body = ErrorBody,
+            example = json!({"error": "refresh_token_reused", "message": "Refresh token was expired. Please make a new signin request"})),
         (status = 403, description = "Account disabled", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 429, description = "Too many refreshes from this address (Retry-After)", body = ErrorBody),

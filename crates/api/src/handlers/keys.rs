@@ -21,3 +21,31 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .json(state.jwks.as_ref())
 }
+
+/// OpenID Connect discovery (only what rolegate serves): the issuer, where
+/// its keys are, and the signing algorithm — enough for JWT middleware in
+/// other stacks (Spring's `issuer-uri`, express-jwt + jwks-rsa, PyJWT's
+/// `PyJWKClient`) to configure itself from the issuer URL. 404 unless
+/// `auth.openid_discovery` is on.
+#[utoipa::path(
+    tag = "keys",
+    responses(
+        (status = 200, description = "Discovery document", content_type = "application/json",
+            body = Object,
+            example = json!({"issuer": "https://auth.example.com", "jwks_uri": "https://auth.example.com/.well-known/jwks.json",
+                "id_token_signing_alg_values_supported": ["EdDSA"], "subject_types_supported": ["public"],
+                "claims_supported": ["iss", "aud", "sub", "exp", "iat", "jti", "name", "roles", "perms", "sid"]})),
+        (status = 404, description = "Discovery is off", body = crate::ErrorBody),
+    )
+)]
+#[get("/.well-known/openid-configuration")]
+pub async fn openid_configuration(
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, crate::ApiError> {
+    let Some(discovery) = &state.discovery else {
+        return Err(crate::ApiError::NotFound);
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(discovery.as_ref()))
+}

@@ -478,6 +478,13 @@ impl AccountService {
         Ok(())
     }
 
+    /// Deletes link tokens that expired or were used more than a day ago
+    /// (kept that long so a second click still reads "used", not "unknown").
+    pub async fn purge_expired_tokens(&self) -> Result<u64, Error> {
+        let before = self.deps.clock.now() - Duration::days(1);
+        Ok(self.deps.accounts.purge_tokens(before).await?)
+    }
+
     /// The caller's live sessions, the most recently used first.
     pub async fn sessions(&self, user: UserId) -> Result<Vec<SessionInfo>, Error> {
         Ok(self

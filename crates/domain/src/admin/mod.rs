@@ -20,6 +20,7 @@
 //! - every change writes an audit event in the same transaction, and a log line.
 
 mod checked;
+mod import;
 mod operators;
 mod roles;
 mod store;
@@ -32,6 +33,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+pub use import::{ImportLine, ImportOptions, ImportReport, LegacyUser, Outcome as ImportOutcome};
 pub use operators::{Bootstrap, CreateUser};
 pub use store::{AdminStore, Change, Precondition};
 pub use users::MAX_QUERY_LEN;

@@ -16,7 +16,7 @@ use crate::users::{User, UserId, UserProfile};
 pub const MAX_QUERY_LEN: usize = 64;
 
 /// Nobody acts on an account that holds a permission they do not hold.
-fn require_outranks(actor: &mut Checked, target: &UserProfile) -> Result<(), Error> {
+pub(super) fn require_outranks(actor: &mut Checked, target: &UserProfile) -> Result<(), Error> {
     let username = target.user.username.clone();
     actor.require_all(&target.permissions, |missing| Escalation::ActOnUser {
         username,

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::RefreshRecord;
 use crate::authentication::{AuthService, IssuedRefresh, SessionCounters, seconds_until};
-use crate::error::Error;
+use crate::error::{Error, RefreshFailure};
 use crate::sessions::NewRefreshToken;
 use crate::tokens::{AccessSubject, IssuedToken};
 use crate::users::UserId;
@@ -29,16 +29,19 @@ impl AuthService {
     /// once). Roles and the account's status are read fresh from the database.
     pub async fn refresh(&self, presented: &str) -> Result<Refreshed, Error> {
         if presented.is_empty() || presented.len() > MAX_REFRESH_LEN {
-            return Err(Error::RefreshInvalid);
+            return Err(Error::RefreshInvalid(RefreshFailure::Unknown));
         }
         let now = self.deps.clock.now();
         let hash = self.deps.refresh.hash(presented);
         let sessions = &self.deps.sessions;
         let Some(record) = sessions.find_refresh(&hash).await? else {
-            return Err(Error::RefreshInvalid);
+            return Err(Error::RefreshInvalid(RefreshFailure::Unknown));
         };
-        if record.revoked || record.expires_at <= now {
-            return Err(Error::RefreshInvalid);
+        if record.revoked {
+            return Err(Error::RefreshInvalid(RefreshFailure::Revoked));
+        }
+        if record.expires_at <= now {
+            return Err(Error::RefreshInvalid(RefreshFailure::Expired));
         }
         let (token, expires_at) = if record.rotated_at.is_none() {
             let next = self.deps.refresh.generate();
@@ -67,14 +70,14 @@ impl AuthService {
                 let again = sessions
                     .find_refresh(&hash)
                     .await?
-                    .ok_or(Error::RefreshInvalid)?;
+                    .ok_or(Error::RefreshInvalid(RefreshFailure::Unknown))?;
                 if again.revoked {
                     tracing::info!(
                         user_id = %record.user_id,
                         family = %record.family,
                         "refresh of a session revoked meanwhile: refused"
                     );
-                    return Err(Error::RefreshInvalid);
+                    return Err(Error::RefreshInvalid(RefreshFailure::Revoked));
                 }
                 self.successor_within_grace(&again, presented, now).await?
             }
@@ -90,7 +93,7 @@ impl AuthService {
                 return Err(if other.is_some() {
                     Error::AccountDisabled
                 } else {
-                    Error::RefreshInvalid
+                    Error::RefreshInvalid(RefreshFailure::Unknown)
                 });
             }
         };
@@ -135,7 +138,7 @@ impl AuthService {
                     family = %record.family,
                     "refresh of a revoked session: refused"
                 );
-                return Err(Error::RefreshInvalid);
+                return Err(Error::RefreshInvalid(RefreshFailure::Revoked));
             }
             if next.rotated_at.is_none()
                 && next.expires_at > now
@@ -156,7 +159,7 @@ impl AuthService {
             revoked,
             "refresh token reuse detected: the session is revoked"
         );
-        Err(Error::RefreshInvalid)
+        Err(Error::RefreshInvalid(RefreshFailure::Reused))
     }
 
     /// Ends the session a refresh token belongs to. Unknown tokens are

@@ -58,13 +58,13 @@ async fn every_presentation_within_the_grace_window_gets_the_same_successor() {
         "a successor handed out again is no rotation"
     );
     assert!(
-        matches!(auth.refresh(&first).await, Err(Error::RefreshInvalid)),
+        matches!(auth.refresh(&first).await, Err(Error::RefreshInvalid(_))),
         "past the window: reuse"
     );
     assert_eq!(auth.clone().session_counts().reuse_detected, 1);
     assert!(matches!(
         auth.refresh(&successor).await,
-        Err(Error::RefreshInvalid)
+        Err(Error::RefreshInvalid(_))
     ));
     assert_eq!(store.live_sessions(bob), 0);
 }
@@ -143,7 +143,7 @@ async fn a_rotation_that_loses_to_a_revocation_is_not_treated_as_reuse() {
     let token = signed_in(&auth).await;
     assert!(matches!(
         auth.refresh(&token).await,
-        Err(Error::RefreshInvalid)
+        Err(Error::RefreshInvalid(_))
     ));
     assert_eq!(
         sessions.revocations.load(Ordering::SeqCst),
@@ -175,7 +175,7 @@ async fn a_sign_in_beyond_the_cap_revokes_the_least_recently_used_session() {
     let fourth = signed_in(&auth).await;
     assert!(matches!(
         auth.refresh(&tokens[1]).await,
-        Err(Error::RefreshInvalid)
+        Err(Error::RefreshInvalid(_))
     ));
     for t in [&tokens[0], &tokens[2], &fourth] {
         assert!(auth.refresh(t).await.is_ok());

@@ -19,8 +19,8 @@ pub(super) const LIST_KEYS: [&str; 3] = [
 /// the [`LIST_KEYS`] are split on commas, items trimmed, empty items dropped.
 #[derive(Debug, Clone, Default)]
 pub(super) struct EnvSource {
-    /// (dotted lower-case key, value)
-    vars: Vec<(String, String)>,
+    /// (dotted lower-case key, value, the variable's name)
+    vars: Vec<(String, String, String)>,
 }
 
 impl EnvSource {
@@ -40,9 +40,19 @@ impl EnvSource {
             let Ok(value) = value.into_string() else {
                 bail!("the environment variable {key} is not valid UTF-8");
             };
-            out.push((rest.replace("__", "."), value));
+            out.push((rest.replace("__", "."), value, key.to_owned()));
         }
         Ok(Self { vars: out })
+    }
+}
+
+impl EnvSource {
+    /// (dotted key, variable name) of every variable read.
+    pub(super) fn keys(&self) -> Vec<(String, String)> {
+        self.vars
+            .iter()
+            .map(|(key, _, var)| (key.clone(), var.clone()))
+            .collect()
     }
 }
 
@@ -57,7 +67,7 @@ impl config::Source for EnvSource {
         Ok(self
             .vars
             .iter()
-            .map(|(key, value)| {
+            .map(|(key, value, _)| {
                 let value = if LIST_KEYS.contains(&key.as_str()) {
                     let items = value
                         .split(',')

@@ -15,6 +15,90 @@ use serde::Deserialize;
 /// folder; files in the config folder override it.
 const DEFAULT_TOML: &str = include_str!("../../../../config/default.toml");
 
+/// Every profile's file, built into the binary too: the binary behaves the
+/// same wherever it runs; files on disk layer on top.
+fn built_in_profile(profile: Profile) -> &'static str {
+    match profile {
+        Profile::Development => include_str!("../../../../config/development.toml"),
+        Profile::Test => include_str!("../../../../config/test.toml"),
+        Profile::Compat => include_str!("../../../../config/compat.toml"),
+        Profile::Production => include_str!("../../../../config/production.toml"),
+    }
+}
+
+/// Where the configuration comes from, after the built-in files.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub profile: Profile,
+    /// Files in order (later ones win), each with whether it must exist.
+    pub files: Vec<(PathBuf, bool)>,
+    /// The environment (only `ROLEGATE__*` variables are read).
+    pub vars: Vec<(OsString, OsString)>,
+}
+
+impl Sources {
+    /// `ROLEGATE_ENV` picks the profile; then `/etc/rolegate/rolegate.toml`
+    /// when present, `ROLEGATE_CONFIG_DIR`'s `default.toml` and
+    /// `{profile}.toml` when set (the folder must exist), `file`
+    /// (`--config`, must exist), and the `ROLEGATE__*` variables.
+    pub fn from_env(file: Option<&Path>) -> anyhow::Result<Self> {
+        let profile = Profile::parse(&std::env::var("ROLEGATE_ENV").unwrap_or_default())?;
+        let mut files = vec![(PathBuf::from(Settings::SYSTEM_FILE), false)];
+        if let Some(dir) = std::env::var_os("ROLEGATE_CONFIG_DIR").map(PathBuf::from) {
+            if !dir.is_dir() {
+                bail!("ROLEGATE_CONFIG_DIR={} is not a folder", dir.display());
+            }
+            files.push((dir.join("default.toml"), false));
+            files.push((dir.join(format!("{}.toml", profile.as_str())), false));
+        }
+        if let Some(file) = file {
+            files.push((file.to_owned(), true));
+        }
+        Ok(Self {
+            profile,
+            files,
+            vars: std::env::vars_os().collect(),
+        })
+    }
+}
+
+/// Names where an unknown key came from: a `ROLEGATE__…` variable, or a file.
+fn explain_unknown(
+    e: config::ConfigError,
+    env_keys: &[(String, String)],
+    files: &[(PathBuf, bool)],
+) -> anyhow::Error {
+    let text = e.to_string();
+    if let Some(field) = text
+        .split("unknown field `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+    {
+        if let Some((_, var)) = env_keys
+            .iter()
+            .find(|(key, _)| key.split('.').any(|segment| segment == field))
+        {
+            return anyhow::anyhow!(
+                "the environment variable {var} names no setting ({text}); see the configuration table in the README"
+            );
+        }
+        let present: Vec<String> = files
+            .iter()
+            .filter(|(p, _)| p.is_file())
+            .map(|(p, _)| p.display().to_string())
+            .collect();
+        return anyhow::anyhow!(
+            "invalid configuration: {text} — a key that names no setting, in {} (typo?)",
+            if present.is_empty() {
+                "the built-in files".to_owned()
+            } else {
+                present.join(" or ")
+            }
+        );
+    }
+    anyhow::Error::new(e).context("invalid configuration")
+}
+
 mod env;
 mod secrets;
 #[cfg(test)]
@@ -56,6 +140,7 @@ impl Profile {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
@@ -79,6 +164,7 @@ fn default_profile() -> Profile {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     pub host: String,
     pub port: u16,
@@ -160,6 +246,7 @@ pub fn is_internal(ip: std::net::IpAddr) -> bool {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
@@ -172,6 +259,7 @@ pub struct DatabaseSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     pub jwt_secret: SecretString,
     pub jwt_secret_file: String,
@@ -186,6 +274,9 @@ pub struct AuthSettings {
     pub leeway_secs: u64,
     pub verify_cache_size: usize,
     pub open_role_signup: bool,
+    /// Serve `/.well-known/openid-configuration`; `issuer` must then be the
+    /// URL rolegate is reached at.
+    pub openid_discovery: bool,
     /// Lifetime of a password-reset link, in seconds.
     pub reset_token_ttl: u64,
     /// Lifetime of an e-mail verification or change link, in seconds.
@@ -208,6 +299,7 @@ pub enum MailTransport {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MailSettings {
     pub transport: MailTransport,
     /// `smtps://user:pass@host:465`, `smtp://host:587?tls=required`, … (may
@@ -243,6 +335,7 @@ pub enum AttemptStoreKind {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RateLimitSettings {
     pub store: AttemptStoreKind,
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -342,13 +435,19 @@ impl RateLimitSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CorsSettings {
     pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     pub hsts: bool,
+    /// The Node tutorial's exact answers (the `compat` profile).
+    pub tutorial_answers: bool,
+    /// Swagger UI and the OpenAPI document over HTTP (off in production).
+    pub swagger_ui: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -359,6 +458,7 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogSettings {
     pub format: LogFormat,
     pub level: String,
@@ -382,22 +482,29 @@ impl BootstrapSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DataSettings {
     pub dir: PathBuf,
 }
 
 impl Settings {
-    /// Loads the profile named by `ROLEGATE_ENV` from `ROLEGATE_CONFIG_DIR`
-    /// (default `config`), then applies `ROLEGATE__*` environment variables.
+    /// Where `/etc/rolegate/rolegate.toml` is, when present (the Debian package's).
+    pub const SYSTEM_FILE: &'static str = "/etc/rolegate/rolegate.toml";
+
+    /// Loads the profile named by `ROLEGATE_ENV` and the files and
+    /// variables that layer on top of it (see [`Sources`]).
     pub fn load() -> anyhow::Result<Self> {
-        let profile = Profile::parse(&std::env::var("ROLEGATE_ENV").unwrap_or_default())?;
-        let dir = std::env::var_os("ROLEGATE_CONFIG_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("config"));
-        Self::load_from(&dir, profile, true)
+        Self::load_sources(&Sources::from_env(None)?)
     }
 
-    /// Loads a profile from a config folder; `with_env` applies `ROLEGATE__*`.
+    /// As [`Settings::load`], with `--config FILE` on top of the files.
+    pub fn load_with_file(file: Option<&Path>) -> anyhow::Result<Self> {
+        Self::load_sources(&Sources::from_env(file)?)
+    }
+
+    /// Loads a profile with a config folder (its `default.toml` and
+    /// `{profile}.toml`, when present) over the built-in files; `with_env`
+    /// applies `ROLEGATE__*`.
     pub fn load_from(dir: &Path, profile: Profile, with_env: bool) -> anyhow::Result<Self> {
         let vars: Vec<(OsString, OsString)> = if with_env {
             std::env::vars_os().collect()
@@ -407,28 +514,51 @@ impl Settings {
         Self::load_with_vars(dir, profile, vars)
     }
 
-    /// Loads a profile from a config folder, then applies the `ROLEGATE__*`
+    /// Loads a profile with a config folder, then applies the `ROLEGATE__*`
     /// variables among `vars` (as the process environment would).
     pub fn load_with_vars(
         dir: &Path,
         profile: Profile,
         vars: impl IntoIterator<Item = (OsString, OsString)>,
     ) -> anyhow::Result<Self> {
-        let builder = config::Config::builder()
+        Self::load_sources(&Sources {
+            profile,
+            files: vec![
+                (dir.join("default.toml"), false),
+                (dir.join(format!("{}.toml", profile.as_str())), false),
+            ],
+            vars: vars.into_iter().collect(),
+        })
+    }
+
+    /// Built-in `default` and profile, then each file, then the variables.
+    /// A key that names no setting — in a file or a `ROLEGATE__…` variable —
+    /// stops the load with a message naming it.
+    pub fn load_sources(sources: &Sources) -> anyhow::Result<Self> {
+        let profile = sources.profile;
+        let mut builder = config::Config::builder()
             .add_source(config::File::from_str(
                 DEFAULT_TOML,
                 config::FileFormat::Toml,
             ))
-            .add_source(config::File::from(dir.join("default.toml")).required(false))
-            .add_source(
-                config::File::from(dir.join(format!("{}.toml", profile.as_str()))).required(false),
-            )
-            .add_source(EnvSource::from_vars(vars)?);
+            .add_source(config::File::from_str(
+                built_in_profile(profile),
+                config::FileFormat::Toml,
+            ));
+        for (path, required) in &sources.files {
+            if *required && !path.is_file() {
+                bail!("the configuration file {} does not exist", path.display());
+            }
+            builder = builder.add_source(config::File::from(path.clone()).required(false));
+        }
+        let env = EnvSource::from_vars(sources.vars.iter().cloned())?;
+        let env_keys = env.keys();
+        builder = builder.add_source(env);
         let mut settings: Settings = builder
             .build()
             .context("reading the configuration")?
             .try_deserialize()
-            .context("invalid configuration")?;
+            .map_err(|e| explain_unknown(e, &env_keys, &sources.files))?;
         settings.profile = profile;
         Ok(settings)
     }
@@ -451,46 +581,73 @@ impl Settings {
     /// leeway beyond [`PRODUCTION_LIMITS`], and signing keys that are
     /// missing, weak (see [`check_secret_strength`]) or readable by others.
     pub fn validate(&self) -> anyhow::Result<()> {
-        if self.auth.access_token_ttl == 0 || self.auth.refresh_token_ttl == 0 {
-            bail!("auth.access_token_ttl and auth.refresh_token_ttl must be positive");
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            bail!("{}", problems.join("\n"))
         }
-        if self.auth.refresh_token_ttl > 365 * 24 * 3600 || self.auth.refresh_grace_secs > 300 {
-            bail!(
-                "auth.refresh_token_ttl is at most a year and auth.refresh_grace_secs at most 300"
+    }
+
+    /// Every problem [`Settings::validate`] finds, each a sentence naming the setting.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems: Vec<String> = Vec::new();
+        if self.auth.access_token_ttl == 0 || self.auth.refresh_token_ttl == 0 {
+            problems.push(
+                "auth.access_token_ttl and auth.refresh_token_ttl must be positive".to_owned(),
             );
         }
+        if self.auth.refresh_token_ttl > 365 * 24 * 3600 || self.auth.refresh_grace_secs > 300 {
+            problems.push(
+                "auth.refresh_token_ttl is at most a year and auth.refresh_grace_secs at most 300"
+                    .to_owned(),
+            );
+        }
+        if self.auth.openid_discovery {
+            match url::Url::parse(&self.auth.issuer) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && u.query().is_none() => {}
+                _ => problems.push(format!(
+                    "auth.openid_discovery needs auth.issuer to be the URL rolegate is reached at (e.g. https://auth.example.com), not {:?}",
+                    self.auth.issuer
+                )),
+            }
+        }
         if self.server.body_timeout_secs == 0 {
-            bail!("server.body_timeout_secs must be positive");
+            problems.push("server.body_timeout_secs must be positive".to_owned());
+        }
+        if let Err(e) = self.rate_limit.validate() {
+            problems.push(e.to_string());
         }
         if self.server.shutdown_timeout_secs == 0 {
-            bail!("server.shutdown_timeout_secs must be positive");
+            problems.push("server.shutdown_timeout_secs must be positive".to_owned());
         }
-        self.metrics.check(self.profile)?;
-        self.rate_limit.validate()?;
+        if let Err(e) = self.metrics.check(self.profile) {
+            problems.push(e.to_string());
+        }
         if self.mail.transport == MailTransport::Smtp && self.mail.smtp_url.is_none() {
-            bail!("mail.transport = \"smtp\" needs mail.smtp_url (ROLEGATE__MAIL__SMTP_URL)");
+            problems.push(
+                "mail.transport = \"smtp\" needs mail.smtp_url (ROLEGATE__MAIL__SMTP_URL)"
+                    .to_owned(),
+            );
         }
         if self.mail.poll_interval_ms == 0
             || self.mail.backoff_secs <= 0
             || self.mail.max_attempts == 0
         {
-            bail!(
+            problems.push(
                 "mail.poll_interval_ms, mail.backoff_secs and mail.max_attempts must be positive"
+                    .to_owned(),
             );
         }
         if self.profile == Profile::Production
             && self.mail.transport == MailTransport::Log
             && !self.mail.allow_log_transport
         {
-            bail!(
-                "production: mail.transport = \"log\" would write reset links to the log instead of mailing them; set mail.transport = \"smtp\" and mail.smtp_url (or mail.allow_log_transport = true if this instance must send no mail)"
-            );
+            problems.push("production: mail.transport = \"log\" would write reset links to the log instead of mailing them; set mail.transport = \"smtp\" and mail.smtp_url (or mail.allow_log_transport = true if this instance must send no mail)".to_owned());
         }
         if self.profile == Profile::Production {
             if self.cors.allowed_origins.iter().any(|o| o.contains('*')) {
-                bail!(
-                    "production: cors.allowed_origins must list origins explicitly, without wildcards"
-                );
+                problems.push("production: cors.allowed_origins must list origins explicitly, without wildcards".to_owned());
             }
             let limits = &PRODUCTION_LIMITS;
             for (key, value, max, unit) in [
@@ -514,9 +671,9 @@ impl Settings {
                 ),
             ] {
                 if value > max {
-                    bail!(
+                    problems.push(format!(
                         "production: {key} is {value} seconds; at most {max} ({unit}) is allowed"
-                    );
+                    ));
                 }
             }
             if self.auth.open_role_signup {
@@ -525,9 +682,11 @@ impl Settings {
                 );
             }
             // Reads and checks the secret or the key files (their modes too).
-            self.key_set()?;
+            if let Err(e) = self.key_set() {
+                problems.push(format!("{e:#}"));
+            }
         }
-        Ok(())
+        problems
     }
 
     /// The HS256 secret: from `auth.jwt_secret`, else `auth.jwt_secret_file`

@@ -377,3 +377,13 @@ fn unknown_profile_is_an_error() {
     assert!(Profile::parse("staging").is_err());
     assert_eq!(Profile::parse("").unwrap(), Profile::Development);
 }
+
+#[test]
+fn openid_discovery_needs_an_issuer_url() {
+    let mut s = Settings::load_from(&config_dir(), Profile::Development, false).unwrap();
+    s.auth.openid_discovery = true;
+    let err = s.validate().unwrap_err().to_string();
+    assert!(err.contains("auth.issuer"), "{err}");
+    s.auth.issuer = "https://auth.example.com".into();
+    s.validate().unwrap();
+}

@@ -252,7 +252,7 @@ async fn changing_the_password_ends_every_other_session() {
     expect_error(
         app.refresh(&other_refresh).await,
         401,
-        "invalid_refresh_token",
+        "refresh_token_revoked",
     )
     .await;
     assert_eq!(
@@ -354,7 +354,7 @@ async fn forgot_password_answers_alike_for_known_and_unknown_addresses() {
     expect_error(
         app.refresh(&old_refresh).await,
         401,
-        "invalid_refresh_token",
+        "refresh_token_revoked",
     )
     .await;
     assert_eq!(app.signin(&name, "reset passphrase ok").await.status(), 200);
@@ -607,7 +607,7 @@ async fn users_see_their_sessions_and_end_one() {
     expect_error(
         app.refresh(phone["refreshToken"].as_str().unwrap()).await,
         401,
-        "invalid_refresh_token",
+        "refresh_token_revoked",
     )
     .await;
     assert_eq!(
@@ -821,4 +821,43 @@ async fn accounts_created_by_an_operator_are_verified() {
         .await
         .unwrap();
     assert_eq!(users["items"][0]["emailVerified"], false, "{users}");
+}
+
+#[tokio::test]
+async fn used_links_and_old_mail_records_are_purged() {
+    let (app, sink) = app_with_mail(|s| s.auth.purge_interval_secs = 1).await;
+    let (_, email) = new_user(&app).await;
+    let token = link_token(&mail_for(&sink, &email, "verify").await, "/verify-email");
+    let res = app
+        .post_json("/api/auth/email/verify", &json!({"token": token}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let app = &app;
+    let count = |sql: &'static str| async move { app.scalar(sql).await.trim().to_owned() };
+    assert_eq!(
+        count("SELECT CAST(COUNT(*) AS CHAR(20)) FROM account_tokens").await,
+        "1"
+    );
+    // As if it was used two days ago, and the mail sent eight days ago.
+    let past = |days: i64| {
+        (Utc::now() - chrono::Duration::days(days))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    };
+    app.sql(&format!(
+        "UPDATE account_tokens SET used_at = '{}'",
+        past(2)
+    ))
+    .await;
+    app.sql(&format!("UPDATE mail_outbox SET sent_at = '{}'", past(8)))
+        .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        count("SELECT CAST(COUNT(*) AS CHAR(20)) FROM account_tokens").await,
+        "0"
+    );
+    assert_eq!(
+        count("SELECT CAST(COUNT(*) AS CHAR(20)) FROM mail_outbox").await,
+        "0"
+    );
 }

@@ -572,7 +572,7 @@ async fn disabling_refuses_sign_in_and_refresh_and_ends_sessions() {
     expect_error(
         app.refresh(&bob_refresh).await,
         401,
-        "invalid_refresh_token",
+        "refresh_token_revoked",
     )
     .await;
     assert_eq!(app.signin("bob", PASSWORD).await.status(), 200);

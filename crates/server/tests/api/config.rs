@@ -300,3 +300,121 @@ async fn start_up_errors_do_not_show_database_passwords() {
         assert!(!out.contains("hunter"), "a password is shown: {out}");
     }
 }
+
+/// Runs `rolegate` from a folder without `config/`, with these variables
+/// only (besides PATH): (success, stdout + stderr).
+fn rolegate_elsewhere(args: &[&str], vars: &[(&str, &str)]) -> (bool, String) {
+    let dir = std::env::temp_dir().join(format!("rolegate-nocfg-{}", unique_name("d")));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rolegate"));
+    cmd.args(args).current_dir(&dir).env_clear();
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn every_profile_is_built_into_the_binary() {
+    let (ok, out) = rolegate_elsewhere(&["config", "check"], &[("ROLEGATE_ENV", "compat")]);
+    assert!(ok, "{out}");
+    assert!(out.contains("profile: compat"), "{out}");
+    assert!(
+        out.contains("open_role_signup: true"),
+        "the compat profile's own setting: {out}"
+    );
+    let (ok, out) = rolegate_elsewhere(&["config", "check"], &[]);
+    assert!(ok, "{out}");
+    assert!(out.contains("open_role_signup: false"), "{out}");
+    let (ok, out) = rolegate_elsewhere(&["config", "check"], &[("ROLEGATE_ENV", "staging")]);
+    assert!(!ok);
+    assert!(out.contains("unknown ROLEGATE_ENV \"staging\""), "{out}");
+}
+
+#[test]
+fn typos_in_variables_and_files_stop_the_start_naming_them() {
+    let (ok, out) = rolegate_elsewhere(
+        &["config", "check"],
+        &[(
+            "ROLEGATE__AUTH__JWT_SECRTE",
+            "kq3V9x-Lr7uZ2pW8sN4fB6yT1mH5cJ0a",
+        )],
+    );
+    assert!(!ok);
+    assert!(
+        out.contains("ROLEGATE__AUTH__JWT_SECRTE names no setting"),
+        "{out}"
+    );
+    assert!(!out.contains("kq3V9x"), "the value is never echoed: {out}");
+    let (ok, out) = rolegate_elsewhere(&["serve"], &[("ROLEGATE__SERVR__PORT", "9")]);
+    assert!(!ok, "serve refuses it too: {out}");
+    assert!(out.contains("ROLEGATE__SERVR__PORT"), "{out}");
+
+    let file = std::env::temp_dir().join(format!("{}.toml", unique_name("cfg")));
+    std::fs::write(&file, "[auth]\nleway_secs = 3\n").unwrap();
+    let (ok, out) = rolegate_elsewhere(
+        &["--config", file.to_str().unwrap(), "config", "check"],
+        &[],
+    );
+    std::fs::remove_file(&file).unwrap();
+    assert!(!ok);
+    assert!(out.contains("leway_secs") && out.contains(".toml"), "{out}");
+    let (ok, out) = rolegate_elsewhere(
+        &["--config", "/nonexistent/rolegate.toml", "config", "check"],
+        &[],
+    );
+    assert!(!ok);
+    assert!(out.contains("does not exist"), "{out}");
+}
+
+#[test]
+fn config_check_lists_every_problem_and_redacts_secrets() {
+    let (ok, out) = rolegate_elsewhere(&["config", "check"], &[("ROLEGATE_ENV", "production")]);
+    assert!(!ok);
+    let problems = out.lines().filter(|l| l.starts_with("problem: ")).count();
+    assert!(
+        problems >= 2,
+        "no secret and mail to the log, both listed: {out}"
+    );
+    let (ok, out) = rolegate_elsewhere(
+        &["config", "check"],
+        &[
+            ("ROLEGATE_ENV", "production"),
+            (
+                "ROLEGATE__AUTH__JWT_SECRET",
+                "kq3V9x-Lr7uZ2pW8sN4fB6yT1mH5cJ0a",
+            ),
+            ("ROLEGATE__MAIL__TRANSPORT", "smtp"),
+            (
+                "ROLEGATE__MAIL__SMTP_URL",
+                "smtps://mailer:hunter2@smtp.example.com:465",
+            ),
+            (
+                "ROLEGATE__DATABASE__URL",
+                "postgres://rolegate:dbpass99@db.example.com/rolegate",
+            ),
+            ("ROLEGATE__CORS__ALLOWED_ORIGINS", "https://app.example.com"),
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("configuration OK"), "{out}");
+    for secret in ["kq3V9x", "hunter2", "dbpass99"] {
+        assert!(!out.contains(secret), "{secret} printed: {out}");
+    }
+    assert!(
+        out.contains("db.example.com"),
+        "the rest of the URL is shown: {out}"
+    );
+}

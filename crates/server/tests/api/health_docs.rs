@@ -99,3 +99,19 @@ async fn swagger_ui_is_served_offline() {
         .unwrap();
     assert_eq!(res.status(), 200, "the bundle is vendored into the binary");
 }
+
+#[tokio::test]
+async fn swagger_ui_can_be_turned_off() {
+    let app = crate::helpers::spawn_app_with(|s| s.http.swagger_ui = false).await;
+    for path in ["/swagger-ui/", "/swagger-ui", "/api-docs/openapi.json"] {
+        let res = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+    }
+    let res = app
+        .client
+        .get(app.url("/api/test/all"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the API itself stays");
+}

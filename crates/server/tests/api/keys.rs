@@ -216,3 +216,85 @@ async fn alg_confusion_and_hostile_kids_are_401_and_only_a_warning() {
     );
     std::fs::remove_file(key).unwrap();
 }
+
+/// A non-Rust verifier (PyJWT's `PyJWKClient`) finds the keys through the
+/// OpenID discovery document and verifies an EdDSA token.
+#[tokio::test]
+async fn a_python_service_verifies_tokens_found_through_discovery() {
+    let key = key_file(KeyKind::Ed25519);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let app = spawn_app_with(|s| {
+        s.server.port = port;
+        s.auth.key_files = vec![key.clone()];
+        s.auth.issuer = issuer.clone();
+        s.auth.openid_discovery = true;
+    })
+    .await;
+    let res = app
+        .client
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let doc: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(doc["issuer"], issuer.as_str());
+    assert_eq!(doc["jwks_uri"], format!("{issuer}/.well-known/jwks.json"));
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["EdDSA"])
+    );
+
+    let token = app.user_token(&unique_name("py"), &["user"]).await;
+    let python = std::env::var_os("ROLEGATE_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
+        });
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/pyjwt_verify.py");
+    let audience = app.settings.auth.audience.clone();
+    let run = |token: String| {
+        let (python, script, issuer, audience) = (
+            python.clone(),
+            script.clone(),
+            issuer.clone(),
+            audience.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(&python)
+                .arg(script)
+                .args([&issuer, &audience, &token])
+                .output()
+                .unwrap_or_else(|e| panic!("{} ({e}): run `make test-deps`", python.display()))
+        })
+    };
+    let out = run(token.clone()).await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "PyJWT refused the token: {stderr}");
+    let claims: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(claims["iss"], issuer.as_str());
+    assert_eq!(claims["roles"], serde_json::json!(["user"]));
+
+    // A tampered token is refused by PyJWT too.
+    let mut forged = token.clone();
+    forged.pop();
+    forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+    let out = run(forged).await.unwrap();
+    assert!(!out.status.success(), "a forged signature must not verify");
+    std::fs::remove_file(key).unwrap();
+
+    // Off by default: 404.
+    let plain = spawn_app().await;
+    let res = plain
+        .client
+        .get(plain.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(res, 404, "not_found").await;
+}

@@ -10,13 +10,16 @@ mod smtp;
 mod account;
 
 mod admin;
+mod cli_operator;
 mod cli_users;
+mod compat;
 mod concurrency;
 mod config;
 mod errors;
 mod faults;
 mod health_docs;
 mod hostile;
+mod import_tutorial;
 mod keys;
 mod limits;
 mod lockout;

@@ -29,8 +29,9 @@ async fn refreshed(app: &TestApp, token: &str) -> Value {
     res.json().await.unwrap()
 }
 
-async fn refused(app: &TestApp, token: &str) {
-    let body = expect_error(app.refresh(token).await, 401, "invalid_refresh_token").await;
+/// Refused with the tutorial's message and the code that says why.
+async fn refused(app: &TestApp, token: &str, code: &str) {
+    let body = expect_error(app.refresh(token).await, 401, code).await;
     assert_eq!(
         body["message"],
         "Refresh token was expired. Please make a new signin request"
@@ -76,8 +77,8 @@ async fn every_refresh_rotates_and_reuse_revokes_the_family() {
     // The first token, already rotated, comes back: the whole family is revoked,
     // including the newest token.
     clock.advance(Duration::seconds(1)); // past a zero-second grace
-    refused(&app, &first).await;
-    refused(&app, &third).await;
+    refused(&app, &first, "refresh_token_reused").await;
+    refused(&app, &third, "refresh_token_revoked").await;
     // Another session of the same user is untouched.
     let (_, other) = app.session("tara", PW).await;
     refreshed(&app, &other).await;
@@ -118,8 +119,8 @@ async fn grace_window_five_tabs_get_the_same_successor_and_a_late_replay_revokes
         200
     );
     clock.advance(Duration::seconds(10));
-    refused(&app, &first).await; // late: reuse
-    refused(&app, &next).await; // the family is revoked
+    refused(&app, &first, "refresh_token_reused").await; // late: reuse
+    refused(&app, &next, "refresh_token_revoked").await; // the family is revoked
 }
 
 #[tokio::test]
@@ -138,8 +139,8 @@ async fn grace_ends_with_its_window() {
         successor.as_str()
     );
     clock.advance(Duration::seconds(2));
-    refused(&app, &first).await; // past the window: reuse
-    refused(&app, &successor).await;
+    refused(&app, &first, "refresh_token_reused").await; // past the window: reuse
+    refused(&app, &successor, "refresh_token_revoked").await;
 }
 
 #[tokio::test]
@@ -156,7 +157,7 @@ async fn sessions_beyond_the_cap_end_the_least_recently_used() {
         .to_owned();
     clock.advance(Duration::seconds(10));
     let (_, four) = app.session("cap", PW).await;
-    refused(&app, &two).await;
+    refused(&app, &two, "refresh_token_revoked").await;
     for token in [&one, &three, &four] {
         refreshed(&app, token).await;
     }
@@ -178,8 +179,8 @@ async fn grace_does_not_apply_once_the_successor_was_used() {
         .as_str()
         .unwrap()
         .to_owned();
-    refused(&app, &first).await; // within the window, but its successor moved on
-    refused(&app, &third).await;
+    refused(&app, &first, "refresh_token_reused").await; // within the window, but its successor moved on
+    refused(&app, &third, "refresh_token_revoked").await;
 }
 
 #[tokio::test]
@@ -198,7 +199,7 @@ async fn refresh_tokens_expire_by_the_clock() {
         .unwrap()
         .to_owned();
     clock.advance(Duration::days(7) + Duration::seconds(1));
-    refused(&app, &last).await;
+    refused(&app, &last, "refresh_token_expired").await;
 }
 
 #[tokio::test]
@@ -210,7 +211,7 @@ async fn signout_ends_the_session_and_is_idempotent() {
         .post_json("/api/auth/signout", &json!({"refreshToken": token}))
         .await;
     assert_eq!(res.status(), 200);
-    refused(&app, &token).await;
+    refused(&app, &token, "refresh_token_revoked").await;
     refreshed(&app, &other).await; // only that session
     let res = app
         .post_json("/api/auth/signout", &json!({"refreshToken": token}))
@@ -252,8 +253,8 @@ async fn signout_all_ends_every_session_of_the_user() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    refused(&app, &one).await;
-    refused(&app, &two).await;
+    refused(&app, &one, "refresh_token_revoked").await;
+    refused(&app, &two, "refresh_token_revoked").await;
     refreshed(&app, &someone_else).await;
 }
 
@@ -286,22 +287,27 @@ async fn a_disabled_user_cannot_refresh_or_sign_in() {
     expect_error(app.signin("ben", PW).await, 403, "account_disabled").await;
     app.sql("UPDATE users SET disabled = FALSE WHERE username_key = 'ben'")
         .await;
-    refused(&app, &refresh).await; // the session was revoked when refused
+    refused(&app, &refresh, "refresh_token_revoked").await; // the session was revoked when refused
 }
 
 #[tokio::test]
 async fn tokens_are_not_interchangeable_and_junk_is_refused() {
     let app = spawn_app().await;
     let (access, refresh) = signed_up(&app, "cleo").await;
-    refused(&app, &access).await; // an access token is not a refresh token
+    refused(&app, &access, "invalid_refresh_token").await; // an access token is not a refresh token
     expect_error(
         app.get_with_token("/api/test/user", &refresh).await,
         401,
         "invalid_token",
     )
     .await; // nor the reverse
-    refused(&app, "").await;
-    refused(&app, &"x".repeat(5000)).await;
-    refused(&app, "'; DELETE FROM refresh_tokens; --").await;
+    refused(&app, "", "invalid_refresh_token").await;
+    refused(&app, &"x".repeat(5000), "invalid_refresh_token").await;
+    refused(
+        &app,
+        "'; DELETE FROM refresh_tokens; --",
+        "invalid_refresh_token",
+    )
+    .await;
     refreshed(&app, &refresh).await; // still fine
 }
