@@ -14,15 +14,20 @@ run:
 test: test-deps test-unit test-build test-sqlite test-mysql test-postgres test-timing
 
 ## What the integration suite runs besides rolegate, from PyPI into .venv
-## (beside schemathesis): a real SMTP server (aiosmtpd) and a non-Rust JWT
-## verifier (PyJWT with its crypto extra).
+## (beside schemathesis): a real SMTP server (aiosmtpd), a non-Rust JWT
+## verifier (PyJWT with its crypto extra), and the Prometheus client's
+## exposition parser (prometheus-client) that reads /metrics.
 AIOSMTPD_VERSION := 1.4.6
 PYJWT_VERSION := 2.10.1
+PROMETHEUS_CLIENT_VERSION := 0.26.0
 test-deps:
 	@.venv/bin/python -c 'import aiosmtpd, jwt, cryptography' 2>/dev/null || { \
 		echo "installing aiosmtpd $(AIOSMTPD_VERSION) and PyJWT $(PYJWT_VERSION) into .venv (test dependencies)"; \
 		test -x .venv/bin/python || python3 -m venv .venv; \
 		.venv/bin/pip install -q "aiosmtpd==$(AIOSMTPD_VERSION)" "pyjwt[crypto]==$(PYJWT_VERSION)"; }
+	@.venv/bin/python -c 'import importlib.metadata as m, sys; sys.exit(m.version("prometheus-client") != "$(PROMETHEUS_CLIENT_VERSION)")' 2>/dev/null || { \
+		echo "installing prometheus-client $(PROMETHEUS_CLIENT_VERSION) into .venv (the metrics parser)"; \
+		.venv/bin/pip install -q "prometheus-client==$(PROMETHEUS_CLIENT_VERSION)"; }
 
 # Runs a command and prints its wall time: $(call timed,LABEL,COMMAND)
 timed = start=$$(date +%s%3N); $(2); status=$$?; ms=$$(( $$(date +%s%3N) - start )); \

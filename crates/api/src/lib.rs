@@ -10,8 +10,10 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 mod handlers;
+pub mod metrics;
 mod middleware;
 pub mod openapi;
+pub mod readiness;
 mod schemas;
 
 use std::sync::Arc;
@@ -27,6 +29,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use error::{ApiError, ErrorBody};
+pub use metrics::{ApiMetrics, MetricsHandle};
+pub use readiness::Readiness;
 pub use rolegate_domain::permission;
 pub use rolegate_guard::actix::configure as configure_guards;
 pub use rolegate_guard::{
@@ -86,6 +90,10 @@ pub struct AppState {
     pub health: Arc<dyn HealthCheck>,
     pub throttle: rolegate_domain::Throttle,
     pub http: HttpSettings,
+    /// Set when the server starts draining: `/readyz` answers 503.
+    pub readiness: Readiness,
+    /// Request, sign-in and sign-up metrics, when collected.
+    pub metrics: MetricsHandle,
 }
 
 /// The whole application: routes, OpenAPI/Swagger UI, middleware.
@@ -102,6 +110,8 @@ pub fn build_app(
 > {
     let verifier = web::Data::new(state.verifier.clone());
     let http = state.http.clone();
+    let readiness = web::Data::new(state.readiness.clone());
+    let metrics = web::Data::new(state.metrics.clone());
     let (app, api) = App::new()
         .into_utoipa_app()
         .openapi(openapi::base())
@@ -141,6 +151,12 @@ pub fn build_app(
         tutorial_answers: http.tutorial_answers,
     }))
     .wrap(TracingLogger::<middleware::RootSpan>::new())
+    .app_data(readiness)
+    .wrap(actix_web::middleware::from_fn(
+        readiness::close_when_draining,
+    ))
+    .app_data(metrics)
+    .wrap(actix_web::middleware::from_fn(metrics::track))
 }
 
 /// Registers every documented route.

@@ -13,5 +13,5 @@ pub use jwt::{
     AccessClaims, JwtConfig, KeyError, TokenService, TokenVerifier, VerifierConfig, VerifyError,
 };
 pub use keys::{KeyKind, KeySet, generate_private_pem};
-pub use password::{Argon2Hasher, HashingConfig};
+pub use password::{Argon2Hasher, HashObserver, HashingConfig, HashingStats};
 pub use refresh::OpaqueRefreshTokens;

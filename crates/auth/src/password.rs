@@ -67,6 +67,7 @@ impl Default for HashingConfig {
 pub struct Argon2Hasher {
     params: Params,
     admission: Arc<Admission>,
+    observer: Option<Arc<dyn HashObserver>>,
     /// A hash of a random password, verified against for unknown users so that
     /// they cost the same as a wrong password.
     dummy: PasswordHash,
@@ -104,12 +105,53 @@ impl Argon2Hasher {
             admission: Arc::new(Admission {
                 pool: HashPool::new(config.slots())?,
                 slots: Arc::new(Semaphore::new(config.slots())),
+                capacity: config.slots(),
                 waiting: AtomicUsize::new(0),
                 max_waiting: config.queue(),
             }),
+            observer: None,
             dummy,
         })
     }
+
+    /// Tells `observer` how long each hash waited for a slot and which were
+    /// shed (for metrics).
+    pub fn with_observer(mut self, observer: Arc<dyn HashObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// The admission control's state now: hashes running and waiting.
+    pub fn stats(&self) -> HashingStats {
+        let a = &self.admission;
+        HashingStats {
+            running: a.capacity.saturating_sub(a.slots.available_permits()),
+            waiting: a.waiting.load(Ordering::Relaxed),
+            max_running: a.capacity,
+            max_waiting: a.max_waiting,
+        }
+    }
+}
+
+/// Hears about admission to the hashing threads (see
+/// [`Argon2Hasher::with_observer`]). Called on the request's task: keep it
+/// cheap.
+pub trait HashObserver: Send + Sync + 'static {
+    /// A hash got its slot after waiting `waited` (zero when one was free).
+    fn admitted(&self, waited: std::time::Duration);
+    /// A hash was refused at once: every slot busy and the line full.
+    fn shed(&self);
+}
+
+/// A reading of the admission control ([`Argon2Hasher::stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashingStats {
+    /// Hashes holding a slot (running, or about to).
+    pub running: usize,
+    /// Hashes waiting for a slot.
+    pub waiting: usize,
+    pub max_running: usize,
+    pub max_waiting: usize,
 }
 
 fn failed(e: impl std::fmt::Display) -> HashError {
@@ -286,6 +328,8 @@ impl HashPool {
 struct Admission {
     pool: HashPool,
     slots: Arc<Semaphore>,
+    /// The number of slots.
+    capacity: usize,
     waiting: AtomicUsize,
     max_waiting: usize,
 }
@@ -324,7 +368,16 @@ impl Argon2Hasher {
         &self,
         f: impl FnOnce() -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        let permit = self.admission.admit().await?;
+        let started = std::time::Instant::now();
+        let admitted = self.admission.admit().await;
+        if let Some(observer) = &self.observer {
+            match &admitted {
+                Ok(_) => observer.admitted(started.elapsed()),
+                Err(HashError::Overloaded) => observer.shed(),
+                Err(_) => {}
+            }
+        }
+        let permit = admitted?;
         let span = tracing::Span::current();
         let (done, result) = tokio::sync::oneshot::channel();
         self.admission.pool.run(Box::new(move || {
@@ -466,6 +519,19 @@ mod tests {
 
     #[tokio::test]
     async fn beyond_slots_and_queue_requests_are_shed_at_once() {
+        #[derive(Default)]
+        struct Counts {
+            admitted: AtomicUsize,
+            shed: AtomicUsize,
+        }
+        impl HashObserver for Counts {
+            fn admitted(&self, _: std::time::Duration) {
+                self.admitted.fetch_add(1, Ordering::SeqCst);
+            }
+            fn shed(&self) {
+                self.shed.fetch_add(1, Ordering::SeqCst);
+            }
+        }
         let h = Argon2Hasher::new(HashingConfig {
             max_concurrent: 1,
             max_queue: 2,
@@ -473,6 +539,8 @@ mod tests {
         })
         .unwrap();
         let hash = h.hash(&pw("correct horse battery")).await.unwrap();
+        let observer = Arc::new(Counts::default());
+        let h = h.with_observer(observer.clone());
         let password = pw("correct horse battery");
         let attempts = (0..10).map(|_| h.verify(&password, Some(&hash)));
         let started = std::time::Instant::now();
@@ -487,6 +555,15 @@ mod tests {
             (3, 7),
             "one running + two queued; the rest shed"
         );
+        assert_eq!(
+            (
+                observer.admitted.load(Ordering::SeqCst),
+                observer.shed.load(Ordering::SeqCst)
+            ),
+            (3, 7)
+        );
+        assert_eq!(h.stats().max_running, 1);
+        assert_eq!((h.stats().running, h.stats().waiting), (0, 0));
         assert!(started.elapsed() < std::time::Duration::from_secs(10));
         // capacity comes back
         assert!(h.verify(&password, Some(&hash)).await.unwrap());

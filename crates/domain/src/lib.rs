@@ -47,7 +47,9 @@ pub use admin::{
     ImportOutcome, ImportReport, LegacyUser, Precondition,
 };
 pub use audit::{AuditEvent, NewAuditEvent};
-pub use authentication::{AuthDeps, AuthPolicy, AuthService, IssuedRefresh, SignUp, SignedIn};
+pub use authentication::{
+    AuthDeps, AuthPolicy, AuthService, IssuedRefresh, SessionCounts, SignUp, SignedIn,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{
     BoxError, BuiltInRule, Error, Escalation, FieldErrors, RefreshFailure, StoreError, UniqueField,

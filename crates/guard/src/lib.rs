@@ -93,7 +93,8 @@ pub use guard::{
 #[cfg(feature = "remote")]
 pub use remote::RemoteJwks;
 pub use verifier::{
-    ACCESS_TOKEN_TYP, KeyError, MIN_SECRET_LEN, TokenVerifier, VerifierConfig, VerifyError,
+    ACCESS_TOKEN_TYP, CacheStats, KeyError, MIN_SECRET_LEN, TokenVerifier, VerifierConfig,
+    VerifyError,
 };
 
 /// The JWT library, for its key types (`DecodingKey`, `jwk::JwkSet`).

@@ -2,6 +2,7 @@
 //! indexed by `kid`, with an optional cache of verified tokens.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use base64::Engine as _;
@@ -267,6 +268,8 @@ impl TokenVerifier {
                     entries: HashMap::with_capacity(capacity.min(1024)),
                 }),
                 capacity,
+                hits: AtomicU64::new(0),
+                misses: AtomicU64::new(0),
             })
         });
         self
@@ -282,6 +285,16 @@ impl TokenVerifier {
     /// The configuration the verifier checks tokens against.
     pub fn config(&self) -> &VerifierConfig {
         &self.state.config
+    }
+
+    /// How the cache of verified tokens fared since it was made (shared by
+    /// every clone); `None` without a cache. For metrics.
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.cache.as_ref().map(|c| CacheStats {
+            hits: c.hits.load(Ordering::Relaxed),
+            misses: c.misses.load(Ordering::Relaxed),
+            capacity: c.capacity,
+        })
     }
 
     /// The key ids the verifier knows now, sorted.
@@ -306,8 +319,10 @@ impl TokenVerifier {
         };
         let now = self.clock.now().timestamp();
         if let Some(claims) = cache.get(token, now, generation) {
+            cache.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(claims);
         }
+        cache.misses.fetch_add(1, Ordering::Relaxed);
         let claims = Arc::new(verify_with(&keys, token)?);
         cache.put(token, &claims, now, generation);
         Ok(claims)
@@ -467,6 +482,21 @@ fn validation(config: &VerifierConfig, alg: Algorithm) -> Validation {
 struct VerifiedCache {
     inner: RwLock<CacheInner>,
     capacity: usize,
+    /// Look-ups answered from the cache, and look-ups that were not (the
+    /// signature was checked).
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// Counts of the cache of verified tokens ([`TokenVerifier::cache_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Tokens answered from the cache.
+    pub hits: u64,
+    /// Tokens not in the cache (verified, or refused).
+    pub misses: u64,
+    /// Tokens the cache holds at most.
+    pub capacity: usize,
 }
 
 struct CacheInner {

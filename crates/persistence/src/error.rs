@@ -1,5 +1,7 @@
 //! Translating SeaORM/sqlx errors into the domain's `StoreError`.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use rolegate_domain::StoreError;
 use sea_orm::sqlx;
 use sea_orm::{DbErr, RuntimeErr};
@@ -8,10 +10,34 @@ use sea_orm::{DbErr, RuntimeErr};
 /// `Unavailable` (503), everything else `Internal` (500, detail logged).
 /// Unique violations are recognised by the callers that can name the field.
 pub fn map_db_err(err: DbErr) -> StoreError {
+    if is_acquire_timeout(&err) {
+        ACQUIRE_TIMEOUTS.fetch_add(1, Ordering::Relaxed);
+    }
     if is_unavailable(&err) {
         StoreError::Unavailable(Box::new(err))
     } else {
         StoreError::Internal(Box::new(err))
+    }
+}
+
+/// Waits for a pooled connection that timed out (`database.acquire_timeout_ms`),
+/// counted over the process: the pool was too small for the load, or the
+/// database too slow.
+static ACQUIRE_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
+
+/// Waits for a pooled connection that timed out since start (every pool of
+/// the process together).
+pub fn acquire_timeouts() -> u64 {
+    ACQUIRE_TIMEOUTS.load(Ordering::Relaxed)
+}
+
+fn is_acquire_timeout(err: &DbErr) -> bool {
+    match err {
+        DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            matches!(e.as_ref(), sqlx::Error::PoolTimedOut)
+        }
+        _ => false,
     }
 }
 

@@ -19,7 +19,7 @@ use rolegate_migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection};
 
-pub use error::map_db_err;
+pub use error::{acquire_timeouts, map_db_err};
 pub use tutorial::read_tutorial;
 
 /// Connection settings.
@@ -110,6 +110,17 @@ pub fn redact_url(raw: &str) -> String {
     url.to_string()
 }
 
+/// A reading of the connection pool ([`Database::pool_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open, in use or idle.
+    pub open: u32,
+    /// Open connections waiting in the pool.
+    pub idle: u32,
+    /// `database.max_connections`.
+    pub max: u32,
+}
+
 /// The database: a connection pool plus the store implementations.
 #[derive(Clone)]
 pub struct Database {
@@ -184,6 +195,25 @@ impl Database {
                 )
             })
             .collect())
+    }
+
+    /// The pool's connections now: open (in use or idle), idle, and the most
+    /// it may open.
+    pub fn pool_stats(&self) -> PoolStats {
+        fn stats<DB: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<DB>) -> PoolStats {
+            let size = pool.size();
+            let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX).min(size);
+            PoolStats {
+                open: size,
+                idle,
+                max: pool.options().get_max_connections(),
+            }
+        }
+        match self.backend {
+            Backend::Sqlite => stats(self.conn.get_sqlite_connection_pool()),
+            Backend::MySql => stats(self.conn.get_mysql_connection_pool()),
+            Backend::Postgres => stats(self.conn.get_postgres_connection_pool()),
+        }
     }
 
     /// Closes the pool.

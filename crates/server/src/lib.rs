@@ -2,6 +2,7 @@
 //! Only this crate knows every other crate.
 
 pub mod cli;
+pub mod metrics;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

@@ -9,7 +9,7 @@ use crate::settings::MailTransport;
 use actix_web::HttpServer;
 use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
-use rolegate_api::{AppState, HttpSettings, build_app};
+use rolegate_api::{AppState, HttpSettings, MetricsHandle, Readiness, build_app};
 use rolegate_auth::{Argon2Hasher, JwtConfig, OpaqueRefreshTokens, TokenService};
 use rolegate_domain::{
     AccountDeps, AccountPolicy, AccountService, AdminDeps, AdminService, AttemptStore, AuthDeps,
@@ -20,14 +20,22 @@ use rolegate_mail::{ComposerConfig, LinkPaths, LogSender, SmtpSender, TemplateCo
 use rolegate_persistence::{Database, redact_url};
 use secrecy::ExposeSecret as _;
 
+use crate::metrics::{Metrics, Sources};
 use crate::settings::Settings;
 
 pub struct Application {
     port: u16,
     server: Server,
+    /// The `/metrics` listener, when `metrics.bind` is set.
+    metrics: Option<(u16, Server)>,
     db: Database,
+    readiness: Readiness,
+    /// Tells the background workers to stop after what they are doing.
+    stop: tokio::sync::watch::Sender<bool>,
     purger: tokio::task::JoinHandle<()>,
     postman: tokio::task::JoinHandle<()>,
+    drain: std::time::Duration,
+    timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Application {
@@ -158,8 +166,13 @@ impl Application {
             clock.clone(),
         )
         .context("configuring JWT verification keys")?;
-        let hasher: Arc<dyn PasswordHasher> =
-            Arc::new(Argon2Hasher::new(settings.auth.hashing).context("configuring argon2id")?);
+        let mut metrics = settings.metrics.enabled().then(Metrics::new);
+        let mut argon2 =
+            Argon2Hasher::new(settings.auth.hashing).context("configuring argon2id")?;
+        if let Some(m) = &metrics {
+            argon2 = argon2.with_observer(m.hash_observer());
+        }
+        let hasher: Arc<dyn PasswordHasher> = Arc::new(argon2.clone());
         let store = Arc::new(db.clone());
         let attempts: Arc<dyn AttemptStore> = match settings.rate_limit.store {
             crate::settings::AttemptStoreKind::Memory => Arc::new(MemoryAttempts::default()),
@@ -188,6 +201,7 @@ impl Application {
             },
         );
         let throttle = Throttle::new(attempts, clock.clone(), settings.rate_limit.limits());
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         let (composer, sender) = mail_adapters(&settings)?;
         let policy = DeliveryPolicy {
             backoff_secs: settings.mail.backoff_secs,
@@ -197,17 +211,14 @@ impl Application {
         };
         // Names this instance's leases on outbox rows.
         let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-        let postman = tokio::spawn(deliver_mail(
-            Postman::new(
-                store.clone(),
-                sender,
-                clock.clone(),
-                policy,
-                owner.chars().take(64).collect(),
-            ),
-            std::time::Duration::from_millis(settings.mail.poll_interval_ms.max(1)),
-            policy.batch as usize,
-        ));
+        let postman = Postman::new(
+            store.clone(),
+            sender,
+            clock.clone(),
+            policy,
+            owner.chars().take(64).collect(),
+        );
+
         let accounts = AccountService::new(
             AccountDeps {
                 accounts: store.clone(),
@@ -225,6 +236,28 @@ impl Application {
             auth.clone(),
             throttle.clone(),
         );
+        let verifier = tokens
+            .verifier()
+            .with_cache(settings.auth.verify_cache_size);
+        let readiness = Readiness::default();
+        let metrics = metrics.take().map(|mut m| {
+            m.read_at_scrape(Sources {
+                verifier: verifier.clone(),
+                hasher: argon2,
+                db: db.clone(),
+                auth: auth.clone(),
+                readiness: readiness.clone(),
+            });
+            Arc::new(m)
+        });
+        let metrics_postman = postman.clone();
+        let postman = tokio::spawn(deliver_mail(
+            postman,
+            std::time::Duration::from_millis(settings.mail.poll_interval_ms.max(1)),
+            policy.batch as usize,
+            stopped.clone(),
+            metrics.clone(),
+        ));
         let purger = tokio::spawn(purge_expired(
             Purges {
                 auth: auth.clone(),
@@ -234,14 +267,13 @@ impl Application {
                 clock: clock.clone(),
             },
             std::time::Duration::from_secs(settings.auth.purge_interval_secs.max(1)),
+            stopped,
         ));
         let state = AppState {
             auth,
             admin,
             accounts,
-            verifier: tokens
-                .verifier()
-                .with_cache(settings.auth.verify_cache_size),
+            verifier,
             jwks: Arc::new(tokens.keys().jwks().clone()),
             discovery: settings.auth.openid_discovery.then(|| {
                 let issuer = settings.auth.issuer.trim_end_matches('/');
@@ -265,6 +297,8 @@ impl Application {
                     settings.server.body_timeout_secs.max(1),
                 ),
             },
+            readiness: readiness.clone(),
+            metrics: MetricsHandle(metrics.as_ref().map(|m| m.api())),
         };
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
@@ -276,11 +310,27 @@ impl Application {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
+        // Signals are ours (`run_until_stopped`): readiness flips first.
         let server = HttpServer::new(move || build_app(state.clone()))
             .workers(workers)
-            .shutdown_timeout(10)
+            .disable_signals()
+            .shutdown_timeout(settings.server.shutdown_timeout_secs.max(1))
             .listen(listener)?
             .run();
+        let metrics = match metrics {
+            Some(metrics) => {
+                let bind = settings.metrics.bind.trim();
+                let listener = TcpListener::bind(bind)
+                    .with_context(|| format!("binding metrics.bind {bind}"))?;
+                let metrics_port = listener.local_addr()?.port();
+                tracing::info!(address = %bind, port = metrics_port, "serving metrics at /metrics");
+                Some((
+                    metrics_port,
+                    crate::metrics::serve(listener, metrics, metrics_postman)?,
+                ))
+            }
+            None => None,
+        };
         tracing::info!(
             address = %format!("{}:{port}", settings.server.host),
             database = %redact_url(&settings.database.url),
@@ -290,14 +340,24 @@ impl Application {
         Ok(Self {
             port,
             server,
+            metrics,
             db,
+            readiness,
+            stop,
             purger,
             postman,
+            drain: std::time::Duration::from_secs(settings.server.shutdown_drain_secs),
+            timeout: std::time::Duration::from_secs(settings.server.shutdown_timeout_secs.max(1)),
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the `/metrics` listener, when `metrics.bind` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     /// A handle to stop the server gracefully (tests restart rolegate with
@@ -306,13 +366,123 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped (SIGINT/SIGTERM or the handle), then closes the pool.
+    /// Serves until stopped, then stops the workers and closes the pool.
+    ///
+    /// Stopped through [`handle`](Self::handle): at once. At SIGTERM or
+    /// SIGINT, gracefully: `/readyz` answers 503 at once while requests are
+    /// still served for `server.shutdown_drain_secs` (a second signal cuts
+    /// that short); then the listener closes and requests in flight get
+    /// `server.shutdown_timeout_secs` to finish; then the background workers
+    /// finish what they are doing (the postman its round) and the pool closes.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let result = self.server.await;
-        self.purger.abort();
-        self.postman.abort();
-        self.db.close().await;
+        let mut signals = Signals::new()?;
+        let Self {
+            server,
+            metrics,
+            db,
+            readiness,
+            stop,
+            purger,
+            postman,
+            drain,
+            timeout,
+            ..
+        } = self;
+        let handle = server.handle();
+        let mut server = Box::pin(server);
+        // An actix `Server` starts when first polled.
+        let metrics = metrics.map(|(_, server)| (server.handle(), tokio::spawn(server)));
+        let result = tokio::select! {
+            result = &mut server => result,
+            signal = signals.next() => {
+                tracing::info!(
+                    signal,
+                    drain_secs = drain.as_secs(),
+                    timeout_secs = timeout.as_secs(),
+                    "shutting down: /readyz answers 503; still serving while load balancers notice"
+                );
+                readiness.drain();
+                let stopped_meanwhile = tokio::select! {
+                    () = tokio::time::sleep(drain) => None,
+                    signal = signals.next() => {
+                        tracing::info!(signal, "second signal: the drain is cut short");
+                        None
+                    }
+                    result = &mut server => Some(result),
+                };
+                match stopped_meanwhile {
+                    Some(result) => result,
+                    None => {
+                        tracing::info!(
+                            "shutting down: the listener is closed; waiting for requests in flight"
+                        );
+                        // The command is sent at once; the server future
+                        // carries it out, so it is polled meanwhile.
+                        let stopping = handle.stop(true);
+                        let result = server.await;
+                        stopping.await;
+                        result
+                    }
+                }
+            }
+        };
+        if let Some((handle, running)) = metrics {
+            handle.stop(true).await;
+            let _ = running.await;
+        }
+        // The workers finish what they are doing (the postman its round).
+        let _ = stop.send(true);
+        for (name, mut worker) in [("purge", purger), ("mail delivery", postman)] {
+            if tokio::time::timeout(timeout, &mut worker).await.is_err() {
+                tracing::warn!(
+                    worker = name,
+                    "a background worker did not stop in time: aborted"
+                );
+                worker.abort();
+            }
+        }
+        db.close().await;
+        tracing::info!("stopped");
         result
+    }
+}
+
+/// SIGTERM and SIGINT (Ctrl-C elsewhere than on Unix).
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    /// The next signal's name.
+    async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => "SIGTERM",
+                _ = self.int.recv() => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
     }
 }
 
@@ -331,7 +501,11 @@ struct Purges {
 /// How long records of sent (or given-up) mails are kept.
 const MAIL_RECORDS_KEPT_DAYS: i64 = 7;
 
-async fn purge_expired(p: Purges, every: std::time::Duration) {
+async fn purge_expired(
+    p: Purges,
+    every: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let Purges {
         auth,
         throttle,
@@ -341,7 +515,10 @@ async fn purge_expired(p: Purges, every: std::time::Duration) {
     } = p;
     let mut ticker = tokio::time::interval(every);
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
         match accounts.purge_expired_tokens().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "purged expired or used link tokens"),
@@ -397,14 +574,33 @@ pub(crate) fn mail_adapters(
 }
 
 /// Delivers the outbox: every `every`, or at once again after a full round.
-/// Store failures (the database is down) are logged and retried.
-async fn deliver_mail(postman: Postman, every: std::time::Duration, batch: usize) {
+/// Store failures (the database is down) are logged and retried. Told to
+/// stop, it finishes the round under way.
+async fn deliver_mail(
+    postman: Postman,
+    every: std::time::Duration,
+    batch: usize,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    metrics: Option<Arc<Metrics>>,
+) {
     loop {
+        if *stop.borrow() {
+            return;
+        }
         match postman.deliver_due().await {
-            Ok(round) if round.sent + round.retried + round.given_up >= batch => continue,
-            Ok(_) => {}
+            Ok(round) => {
+                if let Some(m) = &metrics {
+                    m.mail_round(&round);
+                }
+                if round.sent + round.retried + round.given_up >= batch {
+                    continue;
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "mail delivery: the outbox is unavailable"),
         }
-        tokio::time::sleep(every).await;
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
     }
 }

@@ -86,23 +86,23 @@ pub async fn signup(
         Ok(signup)
     });
     let tutorial = state.http.tutorial_answers;
-    state
-        .throttle
-        .sign_up(&state.auth, &client, request)
-        .await
-        .map_err(|e| match e {
-            // The tutorial's checkDuplicateUsernameOrEmail: 400, same words.
-            Error::UsernameTaken | Error::EmailTaken if tutorial => {
-                let code = if matches!(e, Error::UsernameTaken) {
-                    "username_taken"
-                } else {
-                    "email_taken"
-                };
-                let message = ApiError::from(e).body().message;
-                ApiError::bad_request(code, message)
-            }
-            other => other.into(),
-        })?;
+    let result = state.throttle.sign_up(&state.auth, &client, request).await;
+    if let Some(metrics) = &state.metrics.0 {
+        metrics.sign_up(&result);
+    }
+    result.map_err(|e| match e {
+        // The tutorial's checkDuplicateUsernameOrEmail: 400, same words.
+        Error::UsernameTaken | Error::EmailTaken if tutorial => {
+            let code = if matches!(e, Error::UsernameTaken) {
+                "username_taken"
+            } else {
+                "email_taken"
+            };
+            let message = ApiError::from(e).body().message;
+            ApiError::bad_request(code, message)
+        }
+        other => other.into(),
+    })?;
     let message = MessageResponse {
         message: "User registered successfully!".into(),
     };
@@ -142,23 +142,29 @@ pub async fn signin(
     errors.check("username", Username::check_presented(&body.username));
     let password = errors.check("password", Password::parse_presented(&body.password));
     let Some(password) = password.filter(|_| errors.is_empty()) else {
+        if let Some(metrics) = &state.metrics.0 {
+            metrics.sign_in_malformed();
+        }
         return Err(ApiError::Validation(errors));
     };
     // Rate limits: each attempt is reserved before the password is checked.
     let client = client_info(&req, &state.http.trusted_proxies);
-    let signed_in = state
+    let result = state
         .throttle
         .sign_in(&state.auth, &body.username, &password, &client)
-        .await
-        .map_err(|e| match e {
-            // The tutorial's words, for an unknown user too (it said
-            // "User Not found." with 404 there: enumeration, not kept).
-            Error::InvalidCredentials if state.http.tutorial_answers => ApiError::Unauthorized {
-                code: "invalid_credentials",
-                message: "Invalid Password!".into(),
-            },
-            other => other.into(),
-        })?;
+        .await;
+    if let Some(metrics) = &state.metrics.0 {
+        metrics.sign_in(&result);
+    }
+    let signed_in = result.map_err(|e| match e {
+        // The tutorial's words, for an unknown user too (it said
+        // "User Not found." with 404 there: enumeration, not kept).
+        Error::InvalidCredentials if state.http.tutorial_answers => ApiError::Unauthorized {
+            code: "invalid_credentials",
+            message: "Invalid Password!".into(),
+        },
+        other => other.into(),
+    })?;
     Ok(HttpResponse::Ok().json(SigninResponse {
         id: signed_in.id.0,
         username: signed_in.username,

@@ -26,6 +26,14 @@ pub async fn healthz() -> HttpResponse {
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    // Shutting down: not ready, so load balancers stop sending.
+    if state.readiness.is_draining() {
+        return HttpResponse::ServiceUnavailable().json(ErrorBody {
+            error: "unavailable".into(),
+            message: "shutting down".into(),
+            fields: None,
+        });
+    }
     match state.health.ping().await {
         Ok(()) => HttpResponse::Ok().json(HealthResponse {
             status: "ready".into(),

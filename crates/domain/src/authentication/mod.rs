@@ -128,11 +128,48 @@ pub struct AuthDeps {
 pub struct AuthService {
     pub(crate) deps: AuthDeps,
     pub(crate) policy: AuthPolicy,
+    pub(crate) counters: Arc<SessionCounters>,
+}
+
+/// What refreshes did since start, counted where the domain decides it
+/// (shared by every clone of the service); the server exports them as metrics.
+#[derive(Debug, Default)]
+pub struct SessionCounters {
+    pub(crate) rotations: std::sync::atomic::AtomicU64,
+    pub(crate) reuse_detected: std::sync::atomic::AtomicU64,
+}
+
+/// A reading of [`SessionCounters`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SessionCounts {
+    /// Refresh tokens rotated (a successor issued for an unused token).
+    pub rotations: u64,
+    /// Reuse of a rotated refresh token detected (its session revoked).
+    pub reuse_detected: u64,
+}
+
+impl SessionCounters {
+    pub(crate) fn count(counter: &std::sync::atomic::AtomicU64) {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl AuthService {
     pub fn new(deps: AuthDeps, policy: AuthPolicy) -> Self {
-        Self { deps, policy }
+        Self {
+            deps,
+            policy,
+            counters: Arc::default(),
+        }
+    }
+
+    /// Refresh rotations and detected reuse since start.
+    pub fn session_counts(&self) -> SessionCounts {
+        use std::sync::atomic::Ordering::Relaxed;
+        SessionCounts {
+            rotations: self.counters.rotations.load(Relaxed),
+            reuse_detected: self.counters.reuse_detected.load(Relaxed),
+        }
     }
 
     /// Registers a user with the roles the policy allows. Not rate-limited

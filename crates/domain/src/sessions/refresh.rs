@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::RefreshRecord;
-use crate::authentication::{AuthService, IssuedRefresh, seconds_until};
+use crate::authentication::{AuthService, IssuedRefresh, SessionCounters, seconds_until};
 use crate::error::{Error, RefreshFailure};
 use crate::sessions::NewRefreshToken;
 use crate::tokens::{AccessSubject, IssuedToken};
@@ -61,6 +61,7 @@ impl AuthService {
                 .rotate_refresh(record.id, now, sealed, successor)
                 .await?
             {
+                SessionCounters::count(&self.counters.rotations);
                 (next, expires_at)
             } else {
                 // Another request rotated it a moment ago (take the grace
@@ -151,6 +152,7 @@ impl AuthService {
             }
         }
         let revoked = sessions.revoke_family(&record.family, now).await?;
+        SessionCounters::count(&self.counters.reuse_detected);
         tracing::warn!(
             user_id = %record.user_id,
             family = %record.family,

@@ -49,10 +49,19 @@ async fn every_presentation_within_the_grace_window_gets_the_same_successor() {
         "the rotated token and one successor, no branches"
     );
     clock.advance(Duration::seconds(1));
+    assert_eq!(
+        auth.session_counts(),
+        crate::SessionCounts {
+            rotations: 1,
+            reuse_detected: 0
+        },
+        "a successor handed out again is no rotation"
+    );
     assert!(
         matches!(auth.refresh(&first).await, Err(Error::RefreshInvalid(_))),
         "past the window: reuse"
     );
+    assert_eq!(auth.clone().session_counts().reuse_detected, 1);
     assert!(matches!(
         auth.refresh(&successor).await,
         Err(Error::RefreshInvalid(_))

@@ -266,6 +266,18 @@ fn replaced_keys_stop_verifying_even_from_the_cache() {
     assert!(verifier.verify(&token_a).is_ok(), "now from the cache");
     assert_eq!(verifier.cache.as_ref().unwrap().len(), 1);
     assert_eq!(verifier.verify(&token_b), Err(VerifyError::UnknownKey));
+    let stats = clone.cache_stats().unwrap();
+    assert_eq!(
+        (stats.hits, stats.misses, stats.capacity),
+        (1, 2, 16),
+        "counted once for every clone"
+    );
+    assert_eq!(
+        TokenVerifier::from_keys(&config(), [key(&a)])
+            .unwrap()
+            .cache_stats(),
+        None
+    );
 
     // replaced through a clone: every clone sees it, the cached token too
     clone.set_keys([key(&b)]).unwrap();
@@ -334,6 +346,8 @@ fn a_full_cache_drops_expired_then_the_soonest_expiring_quarter() {
             entries: HashMap::new(),
         }),
         capacity,
+        hits: Default::default(),
+        misses: Default::default(),
     };
     let claims = |exp: i64| {
         Arc::new(AccessClaims {

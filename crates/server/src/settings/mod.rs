@@ -153,6 +153,8 @@ pub struct Settings {
     pub mail: MailSettings,
     #[serde(default)]
     pub bootstrap: BootstrapSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
     #[serde(skip, default = "default_profile")]
     pub profile: Profile,
 }
@@ -170,6 +172,77 @@ pub struct ServerSettings {
     /// Seconds a request body may take to arrive, counted from its head;
     /// past it, 408 `request_timeout` and the connection is closed.
     pub body_timeout_secs: u64,
+    /// At SIGTERM/SIGINT: seconds `/readyz` answers 503 while requests are
+    /// still served, before the listener closes (so load balancers notice).
+    #[serde(default = "default_shutdown_drain_secs")]
+    pub shutdown_drain_secs: u64,
+    /// Then: seconds requests in flight get to finish before their
+    /// connections are closed.
+    #[serde(default = "default_shutdown_timeout_secs")]
+    pub shutdown_timeout_secs: u64,
+}
+
+fn default_shutdown_drain_secs() -> u64 {
+    5
+}
+
+fn default_shutdown_timeout_secs() -> u64 {
+    30
+}
+
+/// Prometheus metrics, served on a listener of their own.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MetricsSettings {
+    /// `host:port` to serve `/metrics` on (e.g. `127.0.0.1:9090`); empty:
+    /// no metrics.
+    pub bind: String,
+}
+
+impl MetricsSettings {
+    pub fn enabled(&self) -> bool {
+        !self.bind.trim().is_empty()
+    }
+
+    /// The bind address must parse; production warns when it is neither
+    /// loopback nor a private address (the metrics reveal traffic).
+    pub fn check(&self, profile: Profile) -> anyhow::Result<()> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        let bind = self.bind.trim();
+        let ip = match bind.parse::<std::net::SocketAddr>() {
+            Ok(addr) => Some(addr.ip()),
+            Err(_) => match bind.rsplit_once(':') {
+                Some((host, port)) if port.parse::<u16>().is_ok() && !host.is_empty() => {
+                    (host == "localhost").then_some(std::net::IpAddr::from([127, 0, 0, 1]))
+                }
+                _ => bail!("metrics.bind {bind:?} is not host:port (e.g. 127.0.0.1:9090)"),
+            },
+        };
+        if profile == Profile::Production && !ip.is_some_and(is_internal) {
+            tracing::warn!(
+                bind,
+                "metrics.bind is not a loopback or private address: /metrics would be reachable                  from outside; bind it to 127.0.0.1 or an internal network"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Loopback, RFC 1918 / unique-local, or link-local.
+pub fn is_internal(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| v4.is_loopback() || v4.is_private() || v4.is_link_local())
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -543,6 +616,12 @@ impl Settings {
             problems.push("server.body_timeout_secs must be positive".to_owned());
         }
         if let Err(e) = self.rate_limit.validate() {
+            problems.push(e.to_string());
+        }
+        if self.server.shutdown_timeout_secs == 0 {
+            problems.push("server.shutdown_timeout_secs must be positive".to_owned());
+        }
+        if let Err(e) = self.metrics.check(self.profile) {
             problems.push(e.to_string());
         }
         if self.mail.transport == MailTransport::Smtp && self.mail.smtp_url.is_none() {

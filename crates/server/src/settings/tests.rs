@@ -15,6 +15,41 @@ fn defaults_are_the_tutorials_port_and_sqlite() {
     assert!(!s.auth.open_role_signup, "secure by default");
     assert_eq!(s.auth.access_token_ttl, 900);
     assert_eq!(s.auth.hashing, HashingConfig::FLOOR);
+    assert_eq!(
+        (s.server.shutdown_drain_secs, s.server.shutdown_timeout_secs),
+        (5, 30)
+    );
+    assert!(!s.metrics.enabled(), "metrics are off by default");
+}
+
+#[test]
+fn metrics_bind_must_be_host_and_port() {
+    let mut s = Settings::load_from(&config_dir(), Profile::Development, false).unwrap();
+    for ok in [
+        "127.0.0.1:9090",
+        "[::1]:9090",
+        "localhost:9090",
+        "10.1.2.3:0",
+    ] {
+        s.metrics.bind = ok.into();
+        assert!(s.metrics.check(Profile::Production).is_ok(), "{ok}");
+    }
+    for bad in ["9090", "127.0.0.1", ":9090", "host:port"] {
+        s.metrics.bind = bad.into();
+        assert!(s.metrics.check(Profile::Development).is_err(), "{bad}");
+    }
+    for (ip, internal) in [
+        ("127.0.0.1", true),
+        ("10.0.0.5", true),
+        ("192.168.1.1", true),
+        ("fd00::1", true),
+        ("::1", true),
+        ("0.0.0.0", false),
+        ("8.8.8.8", false),
+        ("2001:db8::1", false),
+    ] {
+        assert_eq!(is_internal(ip.parse().unwrap()), internal, "{ip}");
+    }
 }
 
 #[test]

@@ -230,6 +230,8 @@ pub fn trusting_the_test_proxy(s: &mut Settings) {
 
 pub struct TestApp {
     pub address: String,
+    /// `http://127.0.0.1:PORT` of `/metrics`, when `metrics.bind` is set.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub settings: Settings,
     /// Dropped with the last app on it: the database goes with it.
@@ -278,6 +280,9 @@ async fn spawn_on_with_clock(
         .await
         .expect("build the app");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app
+        .metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -285,6 +290,7 @@ async fn spawn_on_with_clock(
         .unwrap();
     TestApp {
         address,
+        metrics_address,
         client,
         settings,
         db: db.into(),
