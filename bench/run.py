@@ -86,6 +86,13 @@ class Server:
             "ROLEGATE__LOG__LEVEL": "error",
             # Load from one address is the point here, not abuse.
             "ROLEGATE__RATE_LIMIT__SIGNUP_PER_CLIENT": "100000000",
+            # Sign-ins per address and per account (all, not only failures)
+            # are limited since round 2: lift them, or the bench measures 429s.
+            "ROLEGATE__RATE_LIMIT__SIGNIN_PER_CLIENT": "100000000",
+            "ROLEGATE__RATE_LIMIT__SIGNIN_PER_ACCOUNT": "100000000",
+            # The sign-in scenario opens thousands of sessions for one user;
+            # with the session cap they would revoke the refresh scenario's.
+            "ROLEGATE__AUTH__MAX_SESSIONS_PER_USER": "0",
             "ROLEGATE__RATE_LIMIT__REFRESH_PER_CLIENT": "100000000",
         })
         if key_file:
