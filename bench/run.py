@@ -93,6 +93,8 @@ class Server:
             # The sign-in scenario opens thousands of sessions for one user;
             # with the session cap they would revoke the refresh scenario's.
             "ROLEGATE__AUTH__MAX_SESSIONS_PER_USER": "0",
+            # signin.lua names a client address per request in X-Forwarded-For.
+            "ROLEGATE__RATE_LIMIT__TRUSTED_PROXIES": "127.0.0.1",
             "ROLEGATE__RATE_LIMIT__REFRESH_PER_CLIENT": "100000000",
         })
         if key_file:
