@@ -11,7 +11,7 @@ use crate::dto::{
     ChangeEmailRequest, ChangePasswordRequest, ForgotPasswordRequest, MessageResponse,
     PasswordRequest, ResetPasswordRequest, SessionResponse, SigninResponse, TokenRequest,
 };
-use crate::error::{ApiError, ErrorBody, authority};
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{client_info, client_ip};
 
 fn message(text: &str) -> MessageResponse {
@@ -63,17 +63,7 @@ pub async fn change_password(
             &client,
         )
         .await?;
-    Ok(HttpResponse::Ok().json(SigninResponse {
-        id: signed_in.id.0,
-        username: signed_in.username,
-        email: signed_in.email,
-        roles: signed_in.roles.iter().map(authority).collect(),
-        access_token: signed_in.access.token,
-        token_type: "Bearer".into(),
-        expires_in: signed_in.access.expires_in,
-        refresh_token: signed_in.refresh.token,
-        refresh_expires_in: signed_in.refresh.expires_in,
-    }))
+    Ok(HttpResponse::Ok().json(super::auth::signin_response(signed_in)))
 }
 
 /// Ask for a password-reset link.

@@ -165,17 +165,7 @@ pub async fn signin(
         },
         other => other.into(),
     })?;
-    Ok(HttpResponse::Ok().json(SigninResponse {
-        id: signed_in.id.0,
-        username: signed_in.username,
-        email: signed_in.email,
-        roles: signed_in.roles.iter().map(authority).collect(),
-        access_token: signed_in.access.token,
-        token_type: "Bearer".into(),
-        expires_in: signed_in.access.expires_in,
-        refresh_token: signed_in.refresh.token,
-        refresh_expires_in: signed_in.refresh.expires_in,
-    }))
+    Ok(HttpResponse::Ok().json(signin_response(signed_in)))
 }
 
 /// Exchange a refresh token for a new access token and a new refresh token.
@@ -299,4 +289,19 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespon
         created_at: profile.user.created_at,
         email_verified: profile.user.email_verified,
     }))
+}
+
+/// Sign-in's answer (also a password change's): the tutorial's fields and the refresh token.
+pub(crate) fn signin_response(signed_in: rolegate_domain::SignedIn) -> SigninResponse {
+    SigninResponse {
+        id: signed_in.id.0,
+        username: signed_in.username,
+        email: signed_in.email,
+        roles: signed_in.roles.iter().map(authority).collect(),
+        access_token: signed_in.access.token,
+        token_type: "Bearer".into(),
+        expires_in: signed_in.access.expires_in,
+        refresh_token: signed_in.refresh.token,
+        refresh_expires_in: signed_in.refresh.expires_in,
+    }
 }

@@ -75,6 +75,14 @@ fn new_password(raw: &str, username: &str, email: &str, screen: bool) -> Result<
     Ok(password)
 }
 
+/// A link's token consumed by a concurrent request reads as any used token.
+fn used_meanwhile(e: StoreError) -> Error {
+    match e {
+        StoreError::Stale => Error::InvalidToken,
+        other => other.into(),
+    }
+}
+
 fn event(
     at: DateTime<Utc>,
     user: UserId,
@@ -296,10 +304,7 @@ impl AccountService {
                 mails: vec![notice],
             })
             .await
-            .map_err(|e| match e {
-                StoreError::Stale => Error::InvalidToken,
-                other => other.into(),
-            })?;
+            .map_err(used_meanwhile)?;
         self.throttle.clear_lockout(&account.username).await;
         tracing::info!(user_id = %account.id, "audit: password reset; every session revoked");
         Ok(())
@@ -346,10 +351,7 @@ impl AccountService {
                 ),
             )
             .await
-            .map_err(|e| match e {
-                StoreError::Stale => Error::InvalidToken,
-                other => other.into(),
-            })?;
+            .map_err(used_meanwhile)?;
         tracing::info!(user_id = %account.id, "audit: e-mail address verified");
         Ok(())
     }
@@ -470,10 +472,7 @@ impl AccountService {
                 Vec::new(),
             )
             .await
-            .map_err(|e| match e {
-                StoreError::Stale => Error::InvalidToken,
-                other => other.into(),
-            })?;
+            .map_err(used_meanwhile)?;
         tracing::info!(user_id = %account.id, "audit: e-mail address changed");
         Ok(())
     }

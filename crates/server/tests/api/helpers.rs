@@ -525,3 +525,12 @@ pub fn unique_name(prefix: &str) -> String {
         &uuid::Uuid::new_v4().simple().to_string()[..10]
     )
 }
+
+/// The Python that runs the suite's helper scripts (SMTP server, PyJWT,
+/// metrics parser): `ROLEGATE_TEST_PYTHON`, else the `.venv` that `make
+/// test-deps` fills.
+pub fn python() -> PathBuf {
+    std::env::var_os("ROLEGATE_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"))
+}

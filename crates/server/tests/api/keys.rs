@@ -251,11 +251,7 @@ async fn a_python_service_verifies_tokens_found_through_discovery() {
     );
 
     let token = app.user_token(&unique_name("py"), &["user"]).await;
-    let python = std::env::var_os("ROLEGATE_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python")
-        });
+    let python = crate::helpers::python();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/pyjwt_verify.py");
     let audience = app.settings.auth.audience.clone();
     let run = |token: String| {

@@ -3,17 +3,12 @@
 //! installed into .venv by `make test-deps`).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use serde_json::Value;
 
 use crate::helpers::{TestApp, spawn_app_with, unique_name};
 
-fn python() -> PathBuf {
-    std::env::var_os("ROLEGATE_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"))
-}
+use crate::helpers::python;
 
 /// Reads an exposition on stdin; prints its samples as JSON. Fails on
 /// anything the parser refuses.

@@ -25,11 +25,7 @@ pub struct SmtpSink {
     child: Option<Child>,
 }
 
-fn python() -> PathBuf {
-    std::env::var_os("ROLEGATE_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"))
-}
+use crate::helpers::python;
 
 impl SmtpSink {
     pub async fn start() -> Self {
