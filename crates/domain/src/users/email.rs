@@ -30,8 +30,10 @@ const INVALID: &str = "must be an e-mail address like name@example.com";
 impl Email {
     pub const MAX_LEN: usize = 254;
     /// The ASCII addresses this accepts, for API documents (stricter than
-    /// the parser, which also takes internationalised addresses).
-    pub const PATTERN: &'static str = "^[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$";
+    /// the parser, which also takes internationalised addresses). One thing
+    /// a pattern cannot say: a label spelt `xn--…` must be valid Punycode
+    /// (`a@a.xn--a` is refused).
+    pub const PATTERN: &'static str = "^[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$";
     /// Longest local part, in bytes (RFC 5321).
     pub const MAX_LOCAL_LEN: usize = 64;
 
@@ -362,8 +364,18 @@ mod tests {
     proptest! {
         #[test]
         fn what_the_documented_email_pattern_admits_parses(s in &Email::PATTERN[1..Email::PATTERN.len() - 1]) {
-            prop_assume!(s.len() <= Email::MAX_LEN);
-            prop_assert!(Email::parse(&s).is_ok(), "{s:?}");
+            // Punycode labels must decode, which the pattern cannot express
+            // (the generator found `a@a.XN--a`); the parser refuses them.
+            let domain = s.rsplit_once('@').map_or("", |(_, d)| d);
+            prop_assume!(!domain
+                .split('.')
+                .any(|label| label.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("xn--"))));
+            if s.len() <= Email::MAX_LEN {
+                prop_assert!(Email::parse(&s).is_ok(), "{s:?}");
+            } else {
+                // The pattern does not bound the whole length; the parser does.
+                prop_assert!(Email::parse(&s).is_err(), "{s:?}");
+            }
         }
 
         #[test]
