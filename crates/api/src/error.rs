@@ -58,6 +58,13 @@ pub enum ApiError {
     /// A backing service (the database) is unreachable; the cause is logged.
     #[error("a backing service is unavailable")]
     Unavailable(#[source] BoxError),
+    /// The rate-limit store failed and `rate_limit.on_store_error = "deny"`:
+    /// the request is refused rather than let through uncounted (the cause
+    /// was logged where it happened).
+    #[error(
+        "Rate limiting is temporarily unavailable, so this request cannot be accepted. Please retry shortly."
+    )]
+    RateLimitUnavailable(#[source] BoxError),
     /// A rate limit: retry after this many seconds.
     #[error("Too many attempts. Please retry in {0} seconds.")]
     TooManyRequests(u64),
@@ -91,6 +98,7 @@ impl ApiError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::RequestTimeout => "request_timeout",
             Self::Unavailable(_) => "unavailable",
+            Self::RateLimitUnavailable(_) => "rate_limit_unavailable",
             Self::Overloaded => "overloaded",
             Self::TooManyRequests(_) => "too_many_requests",
             Self::Internal(_) => "internal",
@@ -128,7 +136,9 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::RateLimitUnavailable(_) | Self::Overloaded => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -160,6 +170,12 @@ impl ResponseError for ApiError {
             Self::Unavailable(_) | Self::Overloaded => {
                 res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
+            Self::RateLimitUnavailable(_) => {
+                res.insert_header((
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(RATE_LIMIT_UNAVAILABLE_RETRY_SECS),
+                ));
+            }
             Self::TooManyRequests(seconds) => {
                 res.insert_header((header::RETRY_AFTER, seconds.to_string()));
             }
@@ -173,6 +189,10 @@ impl ResponseError for ApiError {
         res.json(self.body())
     }
 }
+
+/// `Retry-After` of `rate_limit_unavailable`: long enough for a restarted
+/// store to be reconnected, short enough for a person retrying by hand.
+const RATE_LIMIT_UNAVAILABLE_RETRY_SECS: &str = "5";
 
 /// The tutorial's form of a role: `ROLE_USER`, `ROLE_MODERATOR`, `ROLE_ADMIN`.
 pub fn authority(role: &RoleName) -> String {
@@ -306,6 +326,7 @@ impl From<Error> for ApiError {
             Error::RateLimited(wait) => Self::TooManyRequests(wait),
             Error::Overloaded => Self::Overloaded,
             Error::Unavailable(source) => Self::Unavailable(source),
+            Error::RateLimitUnavailable(source) => Self::RateLimitUnavailable(source),
             Error::Internal(source) => Self::Internal(source),
         }
     }
@@ -321,7 +342,9 @@ impl From<rolegate_domain::StoreError> for ApiError {
 /// API's message, or for 5xx errors the error and its causes.
 pub fn describe(e: Error) -> String {
     match ApiError::from(e) {
-        err @ (ApiError::Internal(_) | ApiError::Unavailable(_)) => chain(&err),
+        err @ (ApiError::Internal(_)
+        | ApiError::Unavailable(_)
+        | ApiError::RateLimitUnavailable(_)) => chain(&err),
         other => other.body().message,
     }
 }

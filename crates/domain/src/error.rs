@@ -205,6 +205,10 @@ pub enum Error {
     /// Too many attempts: retry after this many seconds.
     #[error("rate limited for {0} s")]
     RateLimited(u64),
+    /// The rate-limit counters' store failed and the policy refuses what
+    /// it cannot count (`rate_limit.on_store_error = "deny"`).
+    #[error("the rate-limit store is unavailable")]
+    RateLimitUnavailable(#[source] BoxError),
     /// Too many password hashes at once; retry shortly.
     #[error("password hashing at capacity")]
     Overloaded,

@@ -65,8 +65,8 @@ pub use sessions::{
     ClientInfo, NewRefreshToken, RefreshRecord, RefreshSecrets, Refreshed, SessionStore,
 };
 pub use throttle::{
-    Admission, AttemptStore, Attempts, BackoffStep, Limit, Limits, MemoryAttempts, Reservation,
-    Throttle,
+    Admission, AttemptStore, Attempts, BackoffStep, Limit, Limits, MemoryAttempts, OnStoreError,
+    Reservation, Throttle,
 };
 pub use tokens::{AccessSubject, IssuedToken, TokenError, TokenIssuer};
 pub use users::register::Registration;

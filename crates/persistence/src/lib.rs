@@ -8,6 +8,7 @@ mod attempts;
 mod entities;
 mod error;
 mod outbox;
+mod redis_attempts;
 mod sessions;
 mod tutorial;
 mod users;
@@ -20,6 +21,7 @@ use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection};
 
 pub use error::{acquire_timeouts, map_db_err};
+pub use redis_attempts::{RedisAttempts, RedisConfig};
 pub use tutorial::read_tutorial;
 
 /// Connection settings.

@@ -17,7 +17,7 @@ use rolegate_domain::{
     MemoryAttempts, Password, PasswordHasher, Postman, SystemClock, Throttle, Username,
 };
 use rolegate_mail::{ComposerConfig, LinkPaths, LogSender, SmtpSender, TemplateComposer};
-use rolegate_persistence::{Database, redact_url};
+use rolegate_persistence::{Database, RedisAttempts, redact_url};
 use secrecy::ExposeSecret as _;
 
 use crate::metrics::{Metrics, Sources};
@@ -73,6 +73,44 @@ pub fn admin_service(
         clock,
         attempts,
     })
+}
+
+/// The Redis rate-limit store the settings describe (connected at its
+/// first command).
+pub fn redis_attempts(settings: &Settings) -> anyhow::Result<RedisAttempts> {
+    let config = settings.rate_limit.redis_config()?;
+    let redis = RedisAttempts::connect(&config).map_err(|e| anyhow::anyhow!(chain(&e)))?;
+    tracing::info!(
+        redis = %redact_url(&config.url),
+        prefix = %config.prefix,
+        "rate-limit counters in Redis"
+    );
+    Ok(redis)
+}
+
+/// Says at start whether Redis answers. It need not: until it does,
+/// requests meet `rate_limit.on_store_error`, and the connection is made
+/// again by itself.
+async fn check_redis(redis: &RedisAttempts) {
+    if let Err(e) = redis.get("").await {
+        tracing::warn!(
+            error = %chain(&e),
+            "Redis (rate_limit.redis_url) does not answer: rate-limited requests meet \
+             rate_limit.on_store_error until it does"
+        );
+    }
+}
+
+/// An error and its causes, `: `-separated.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
 }
 
 /// Reads a password file: one line, a trailing newline ignored.
@@ -177,6 +215,11 @@ impl Application {
         let attempts: Arc<dyn AttemptStore> = match settings.rate_limit.store {
             crate::settings::AttemptStoreKind::Memory => Arc::new(MemoryAttempts::default()),
             crate::settings::AttemptStoreKind::Database => store.clone(),
+            crate::settings::AttemptStoreKind::Redis => {
+                let redis = redis_attempts(&settings)?;
+                check_redis(&redis).await;
+                Arc::new(redis)
+            }
         };
         let admin = admin_service(&db, hasher.clone(), clock.clone(), attempts.clone());
         if settings.bootstrap.enabled() {
@@ -200,7 +243,8 @@ impl Application {
                 screen_passwords: settings.auth.screen_passwords,
             },
         );
-        let throttle = Throttle::new(attempts, clock.clone(), settings.rate_limit.limits());
+        let throttle = Throttle::new(attempts, clock.clone(), settings.rate_limit.limits())
+            .on_store_error(settings.rate_limit.on_store_error.policy());
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let (composer, sender) = mail_adapters(&settings)?;
         let policy = DeliveryPolicy {

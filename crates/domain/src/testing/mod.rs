@@ -21,6 +21,7 @@
 //! # }
 //! ```
 
+pub mod attempt_store;
 mod fakes;
 mod stores;
 

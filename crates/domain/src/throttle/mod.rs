@@ -20,6 +20,10 @@
 //!
 //! Past a limit, one attempt passes per back-off, which doubles up to a
 //! bound ([`Limit`]).
+//!
+//! When the store fails (Redis or the database unreachable), [`OnStoreError`]
+//! decides: refuse the request (`Error::RateLimitUnavailable`, the default)
+//! or let it through uncounted. Either way the failure is logged at WARN.
 
 mod limit;
 mod memory;
@@ -69,6 +73,38 @@ pub trait AttemptStore: Send + Sync {
 
     /// Deletes the counters whose last attempt is before `before`; returns how many.
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+}
+
+/// What a rate-limited request does when the counters' store fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnStoreError {
+    /// Refuse it ([`Error::RateLimitUnavailable`]): no attempt goes
+    /// uncounted, at the cost of refusing sign-ins while the store is down.
+    #[default]
+    Deny,
+    /// Let it through uncounted: the service stays usable, unlimited, while
+    /// the store is down.
+    Allow,
+}
+
+/// What reserving one counter came to.
+enum Reserved {
+    Counted,
+    Blocked(u64),
+    /// The store failed and [`OnStoreError::Allow`] let the attempt through.
+    Uncounted,
+}
+
+/// An error and its causes, `: `-separated, for the log.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
 }
 
 /// The limits of the service.
@@ -167,14 +203,57 @@ pub struct Throttle {
     store: Arc<dyn AttemptStore>,
     clock: Arc<dyn Clock>,
     limits: Limits,
+    on_store_error: OnStoreError,
 }
 
 impl Throttle {
+    /// Rate limits over `store`; a failing store refuses the request
+    /// ([`OnStoreError::Deny`]) unless [`Throttle::on_store_error`] says otherwise.
     pub fn new(store: Arc<dyn AttemptStore>, clock: Arc<dyn Clock>, limits: Limits) -> Self {
         Self {
             store,
             clock,
             limits,
+            on_store_error: OnStoreError::Deny,
+        }
+    }
+
+    /// What a request does when the store fails.
+    #[must_use]
+    pub fn on_store_error(mut self, policy: OnStoreError) -> Self {
+        self.on_store_error = policy;
+        self
+    }
+
+    /// Reserves one attempt under `key` at `now`; a store failure is logged
+    /// and decided by the [`OnStoreError`] policy.
+    async fn reserve(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        limit: &Limit,
+    ) -> Result<Reserved, Error> {
+        match self.store.reserve(key, now, limit).await {
+            Ok(Reservation::Reserved) => Ok(Reserved::Counted),
+            Ok(Reservation::Blocked(wait)) => Ok(Reserved::Blocked(wait)),
+            Err(e) => match self.on_store_error {
+                OnStoreError::Deny => {
+                    tracing::warn!(
+                        error = %chain(&e),
+                        key,
+                        "the rate-limit store failed: the request is refused (rate_limit.on_store_error = \"deny\")"
+                    );
+                    Err(Error::RateLimitUnavailable(Box::new(e)))
+                }
+                OnStoreError::Allow => {
+                    tracing::warn!(
+                        error = %chain(&e),
+                        key,
+                        "the rate-limit store failed: the request goes through uncounted (rate_limit.on_store_error = \"allow\")"
+                    );
+                    Ok(Reserved::Uncounted)
+                }
+            },
         }
     }
 
@@ -271,16 +350,16 @@ impl Throttle {
         let now = self.clock.now();
         let mut reserved: Vec<&Counter> = Vec::with_capacity(counters.len());
         for counter in &counters {
-            let outcome = self.store.reserve(&counter.key, now, &counter.limit).await;
-            match outcome {
-                Ok(Reservation::Reserved) => reserved.push(counter),
-                Ok(Reservation::Blocked(wait)) => {
+            match self.reserve(&counter.key, now, &counter.limit).await {
+                Ok(Reserved::Counted) => reserved.push(counter),
+                Ok(Reserved::Uncounted) => {}
+                Ok(Reserved::Blocked(wait)) => {
                     self.give_back(&reserved, |_| true).await;
                     return Err(Error::RateLimited(wait));
                 }
                 Err(e) => {
                     self.give_back(&reserved, |_| true).await;
-                    return Err(e.into());
+                    return Err(e);
                 }
             }
         }
@@ -342,13 +421,11 @@ impl Throttle {
     }
 
     /// Reserves one attempt under `key`: `Some(wait)` when refused.
-    async fn count(&self, key: &str, limit: &Limit) -> Result<Option<u64>, StoreError> {
-        Ok(
-            match self.store.reserve(key, self.clock.now(), limit).await? {
-                Reservation::Reserved => None,
-                Reservation::Blocked(wait) => Some(wait),
-            },
-        )
+    async fn count(&self, key: &str, limit: &Limit) -> Result<Option<u64>, Error> {
+        Ok(match self.reserve(key, self.clock.now(), limit).await? {
+            Reserved::Counted | Reserved::Uncounted => None,
+            Reserved::Blocked(wait) => Some(wait),
+        })
     }
 
     /// Signs up under the per-address limit: every attempt from `client`

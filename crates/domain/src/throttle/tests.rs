@@ -3,10 +3,12 @@
 use crate::sessions::ClientInfo;
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
 
 use super::*;
 use crate::clock::ManualClock;
+use crate::error::StoreError;
 use crate::testing::{InMemory, PlainHasher};
 
 fn limits() -> Limits {
@@ -406,4 +408,104 @@ async fn a_name_with_control_characters_is_refused_before_the_store_or_the_hash(
     {
         assert_eq!(s.store.attempts().get(&key).await.unwrap(), None, "{key}");
     }
+}
+
+#[tokio::test]
+async fn the_memory_store_passes_the_store_suite() {
+    let store = MemoryAttempts::default();
+    crate::testing::attempt_store::check_attempt_store(
+        &store,
+        "suite:",
+        crate::testing::attempt_store::Purge::Deletes,
+    )
+    .await;
+}
+
+/// A store that cannot be reached.
+struct Down;
+
+#[async_trait]
+impl AttemptStore for Down {
+    async fn reserve(
+        &self,
+        _: &str,
+        _: DateTime<Utc>,
+        _: &Limit,
+    ) -> Result<Reservation, StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn refund(&self, _: &str) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn get(&self, _: &str) -> Result<Option<Attempts>, StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn clear(&self, _: &str) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn clear_prefix(&self, _: &str) -> Result<u64, StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+    async fn purge(&self, _: DateTime<Utc>) -> Result<u64, StoreError> {
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+}
+
+fn with_store_down(policy: OnStoreError) -> Setup {
+    let mut s = setup();
+    s.throttle = Throttle::new(Arc::new(Down), s.clock.clone(), limits()).on_store_error(policy);
+    s
+}
+
+#[tokio::test]
+async fn a_store_outage_refuses_by_default_without_hashing() {
+    let s = with_store_down(OnStoreError::default());
+    s.store.add_user("bob", &["user"]);
+    assert!(matches!(
+        s.try_sign_in("bob", "password", "1.2.3.4").await,
+        Err(Error::RateLimitUnavailable(_))
+    ));
+    assert_eq!(s.hasher.verifications(), 0);
+    let request = SignUp {
+        username: Username::parse("ann").unwrap(),
+        email: crate::users::Email::parse("ann@example.com").unwrap(),
+        password: Password::parse("a fine password").unwrap(),
+        roles: None,
+        welcome: None,
+    };
+    assert!(matches!(
+        s.throttle.sign_up(&s.auth, "1.2.3.4", Ok(request)).await,
+        Err(Error::RateLimitUnavailable(_))
+    ));
+    assert!(matches!(
+        s.throttle.mail_request("1.2.3.4", "bob@example.com").await,
+        Err(Error::RateLimitUnavailable(_))
+    ));
+    assert!(matches!(
+        s.throttle.refresh(&s.auth, "nope", "1.2.3.4").await,
+        Err(Error::RateLimitUnavailable(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_store_outage_lets_requests_through_uncounted_when_allowed() {
+    let s = with_store_down(OnStoreError::Allow);
+    s.store.add_user("bob", &["user"]);
+    for _ in 0..5 {
+        assert!(matches!(
+            s.try_sign_in("bob", "wrong", "1.2.3.4").await,
+            Err(Error::InvalidCredentials)
+        ));
+    }
+    s.try_sign_in("bob", "password", "1.2.3.4").await.unwrap();
+    assert!(
+        s.throttle
+            .mail_request("1.2.3.4", "bob@example.com")
+            .await
+            .is_ok()
+    );
+    assert!(matches!(
+        s.throttle.refresh(&s.auth, "nope", "1.2.3.4").await,
+        Err(Error::RefreshInvalid(_))
+    ));
 }

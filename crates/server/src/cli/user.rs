@@ -79,8 +79,8 @@ pub enum UserAction {
     },
     /// Clear a user's failed sign-in counters (from every address), so that
     /// a locked-out owner may sign in at once. Needs `rate_limit.store =
-    /// "database"`: with the in-memory store the counters live in the running
-    /// server; use POST /api/admin/users/{id}/unlock there instead.
+    /// "database"` or `"redis"`: with the in-memory store the counters live
+    /// in the running server; use POST /api/admin/users/{id}/unlock there instead.
     Unlock {
         /// The user's name.
         username: String,
@@ -144,7 +144,12 @@ pub(crate) fn admin_service(
 ) -> anyhow::Result<AdminService> {
     let hasher = rolegate_auth::Argon2Hasher::new(settings.auth.hashing)?;
     // The shared counters; with the in-memory store they are the server's own.
-    let attempts = Arc::new(db.clone());
+    let attempts: Arc<dyn rolegate_domain::AttemptStore> = match settings.rate_limit.store {
+        crate::settings::AttemptStoreKind::Redis => {
+            Arc::new(crate::startup::redis_attempts(settings)?)
+        }
+        _ => Arc::new(db.clone()),
+    };
     Ok(crate::startup::admin_service(
         db,
         Arc::new(hasher),

@@ -100,11 +100,13 @@ fn explain_unknown(
 }
 
 mod env;
+mod rate_limit;
 mod secrets;
 #[cfg(test)]
 mod tests;
 
 use env::*;
+pub use rate_limit::*;
 pub use secrets::*;
 
 /// The deployment profile.
@@ -325,113 +327,6 @@ pub struct MailSettings {
     pub max_attempts: u32,
     /// Production refuses the log transport unless this is set.
     pub allow_log_transport: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AttemptStoreKind {
-    Memory,
-    Database,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimitSettings {
-    pub store: AttemptStoreKind,
-    pub trusted_proxies: Vec<std::net::IpAddr>,
-    /// Failed sign-ins per account from one client address (the strict limit).
-    pub signin_account_max_failures: u32,
-    /// Failed sign-ins per account from all addresses together (a ceiling).
-    pub signin_account_max_failures_all: u32,
-    pub signin_client_max_failures: u32,
-    pub signin_window_secs: i64,
-    pub signin_backoff_base_secs: i64,
-    pub signin_backoff_max_secs: i64,
-    /// Sign-ins, successful or not, per client address and per account.
-    pub signin_per_client: u32,
-    pub signin_per_account: u32,
-    pub signin_total_window_secs: i64,
-    pub signup_per_client: u32,
-    pub signup_window_secs: i64,
-    pub refresh_per_client: u32,
-    pub refresh_window_secs: i64,
-    /// Requests that send mail (password reset, verification resend,
-    /// e-mail change) per client address and per recipient, per window.
-    pub mail_per_client: u32,
-    pub mail_per_recipient: u32,
-    pub mail_window_secs: i64,
-}
-
-impl RateLimitSettings {
-    pub fn limits(&self) -> rolegate_domain::Limits {
-        use rolegate_domain::Limit;
-        let signin = |max| Limit {
-            max,
-            window_secs: self.signin_window_secs,
-            backoff_base_secs: self.signin_backoff_base_secs,
-            backoff_max_secs: self.signin_backoff_max_secs,
-        };
-        let count = |max, window_secs: i64| Limit {
-            max,
-            window_secs,
-            backoff_base_secs: window_secs.min(60),
-            backoff_max_secs: window_secs,
-        };
-        rolegate_domain::Limits {
-            signin_failures_per_pair: signin(self.signin_account_max_failures),
-            signin_failures_per_account: signin(self.signin_account_max_failures_all),
-            signin_failures_per_client: signin(self.signin_client_max_failures),
-            signin_per_client: count(self.signin_per_client, self.signin_total_window_secs),
-            signin_per_account: count(self.signin_per_account, self.signin_total_window_secs),
-            signup_per_client: count(self.signup_per_client, self.signup_window_secs),
-            refresh_per_client: count(self.refresh_per_client, self.refresh_window_secs),
-            mail_per_client: count(self.mail_per_client, self.mail_window_secs),
-            mail_per_recipient: count(self.mail_per_recipient, self.mail_window_secs),
-        }
-    }
-}
-
-impl RateLimitSettings {
-    /// Every limit admits at least one attempt per positive window.
-    pub fn validate(&self) -> anyhow::Result<()> {
-        let maxima = [
-            (
-                "signin_account_max_failures",
-                self.signin_account_max_failures,
-            ),
-            (
-                "signin_account_max_failures_all",
-                self.signin_account_max_failures_all,
-            ),
-            (
-                "signin_client_max_failures",
-                self.signin_client_max_failures,
-            ),
-            ("signin_per_client", self.signin_per_client),
-            ("signin_per_account", self.signin_per_account),
-            ("signup_per_client", self.signup_per_client),
-            ("refresh_per_client", self.refresh_per_client),
-            ("mail_per_client", self.mail_per_client),
-            ("mail_per_recipient", self.mail_per_recipient),
-        ];
-        if let Some((name, _)) = maxima.iter().find(|(_, max)| *max == 0) {
-            bail!("rate_limit.{name} must be at least 1");
-        }
-        let windows = [
-            ("signin_window_secs", self.signin_window_secs),
-            ("signin_total_window_secs", self.signin_total_window_secs),
-            ("signup_window_secs", self.signup_window_secs),
-            ("refresh_window_secs", self.refresh_window_secs),
-            ("mail_window_secs", self.mail_window_secs),
-        ];
-        if let Some((name, _)) = windows.iter().find(|(_, secs)| *secs <= 0) {
-            bail!("rate_limit.{name} must be positive");
-        }
-        if self.signin_backoff_base_secs < 0 || self.signin_backoff_max_secs < 0 {
-            bail!("rate_limit.signin_backoff_base_secs and _max_secs must not be negative");
-        }
-        Ok(())
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -219,7 +219,18 @@ pub fn test_settings(db_url: &str) -> Settings {
         SecretString::from(format!("test-secret-{}", uuid::Uuid::new_v4().simple()));
     s.data.dir =
         std::env::temp_dir().join(format!("rolegate-data-{}", uuid::Uuid::new_v4().simple()));
+    // Used with rate_limit.store = "redis": the shared Redis, under a prefix
+    // of this test's own.
+    s.rate_limit.redis_url = Some(SecretString::from(test_redis_url()));
+    s.rate_limit.redis_prefix = format!("rolegate-test:{}:", uuid::Uuid::new_v4().simple());
     s
+}
+
+/// The Redis the suite shares: `ROLEGATE_TEST_REDIS_URL`, else
+/// `redis://127.0.0.1:6379`. Tests write under prefixes of their own and
+/// never flush it.
+pub fn test_redis_url() -> String {
+    std::env::var("ROLEGATE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
 /// Trusts the loopback peer as a proxy, so that `X-Forwarded-For` names the
@@ -467,10 +478,21 @@ pub async fn expect_error(res: reqwest::Response, status: u16, code: &str) -> Va
 /// Runs the `rolegate` binary on `db_url` with the test profile, feeding
 /// `stdin` when given; returns (success, stdout + stderr).
 pub fn run_cli(db_url: &str, args: &[&str], stdin: Option<&str>) -> (bool, String) {
+    run_cli_with(db_url, &[], args, stdin)
+}
+
+/// `run_cli` with more `ROLEGATE__…` variables.
+pub fn run_cli_with(
+    db_url: &str,
+    vars: &[(String, String)],
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (bool, String) {
     use std::io::Write as _;
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_rolegate"))
         .args(args)
+        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("ROLEGATE_ENV", "test")
         .env("ROLEGATE_CONFIG_DIR", config_dir())
         .env("ROLEGATE__DATABASE__URL", db_url)

@@ -6,7 +6,11 @@ use futures_util::future::join_all;
 use rolegate::settings::AttemptStoreKind;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, cli, expect_error, spawn_app_with, trusting_the_test_proxy};
+use secrecy::ExposeSecret as _;
+
+use crate::helpers::{
+    TestApp, cli, expect_error, run_cli_with, spawn_app_with, trusting_the_test_proxy,
+};
 
 const PW: &str = "correct horse battery";
 const ATTACKER: &str = "203.0.113.66";
@@ -103,6 +107,11 @@ async fn concurrent_guesses_check_at_most_the_limit_in_memory() {
 #[tokio::test]
 async fn concurrent_guesses_check_at_most_the_limit_in_the_database() {
     concurrent_guesses_check_at_most_the_limit(AttemptStoreKind::Database).await;
+}
+
+#[tokio::test]
+async fn concurrent_guesses_check_at_most_the_limit_in_redis() {
+    concurrent_guesses_check_at_most_the_limit(AttemptStoreKind::Redis).await;
 }
 
 #[tokio::test]
@@ -235,4 +244,36 @@ async fn the_command_line_unlocks_an_account() {
     .await;
     let (ok, out) = cli(&app.db.url, &["user", "unlock", "nobody_here"], None).await;
     assert!(!ok, "{out}");
+}
+
+#[tokio::test]
+async fn the_command_line_unlocks_an_account_in_redis() {
+    let app = app_with(AttemptStoreKind::Redis).await;
+    account(&app, "redisuser").await;
+    blocked_by_the_attacker(&app, "redisuser").await;
+    let r = &app.settings.rate_limit;
+    let vars = [
+        ("ROLEGATE__RATE_LIMIT__STORE", "redis".to_owned()),
+        (
+            "ROLEGATE__RATE_LIMIT__REDIS_URL",
+            r.redis_url.as_ref().unwrap().expose_secret().to_owned(),
+        ),
+        ("ROLEGATE__RATE_LIMIT__REDIS_PREFIX", r.redis_prefix.clone()),
+    ]
+    .map(|(k, v)| (k.to_owned(), v));
+    let url = app.db.url.clone();
+    let (ok, out) = tokio::task::spawn_blocking(move || {
+        run_cli_with(&url, &vars, &["user", "unlock", "redisuser"], None)
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{out}");
+    assert!(!out.contains("warning"), "{out}");
+    expect_error(
+        app.signin_from(ATTACKER, "redisuser", "another guess")
+            .await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
 }

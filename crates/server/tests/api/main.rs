@@ -28,6 +28,7 @@ mod metrics;
 mod migrate_cli;
 mod persistence;
 mod proxy;
+mod redis_store;
 mod sessions;
 mod shutdown;
 mod signin;
