@@ -41,7 +41,7 @@ pub const FORGOT_MESSAGE: &str =
         (status = 403, description = "Account disabled", body = ErrorBody),
         (status = 409, description = "The password was changed meanwhile", body = ErrorBody),
         (status = 429, description = "Too many failed attempts (Retry-After)", body = ErrorBody),
-        (status = 503, description = "Database unavailable, or password hashing at capacity", body = ErrorBody),
+        (status = 503, description = "Database unavailable, or password hashing at capacity; or the rate-limit store unavailable (`rate_limit_unavailable`, Retry-After)", body = ErrorBody),
     )
 )]
 #[post("/password")]
@@ -79,7 +79,7 @@ pub async fn change_password(
             example = json!({"message": FORGOT_MESSAGE})),
         (status = 400, description = "Not an e-mail address", body = ErrorBody),
         (status = 429, description = "Too many requests from this address or for this e-mail (Retry-After)", body = ErrorBody),
-        (status = 503, description = "Rate-limit store unavailable", body = ErrorBody),
+        (status = 503, description = "Rate-limit store unavailable (`rate_limit_unavailable`, Retry-After)", body = ErrorBody),
     )
 )]
 #[post("/password/forgot")]
@@ -161,7 +161,7 @@ pub async fn verify_email(
         (status = 403, description = "Account disabled", body = ErrorBody),
         (status = 409, description = "The address is verified already (`already_verified`)", body = ErrorBody),
         (status = 429, description = "Too many requests (Retry-After)", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 503, description = "Database unavailable; or the rate-limit store unavailable (`rate_limit_unavailable`, Retry-After)", body = ErrorBody),
     )
 )]
 #[post("/email/verify/resend")]
@@ -194,7 +194,7 @@ pub async fn resend_verification(
         (status = 403, description = "Account disabled", body = ErrorBody),
         (status = 409, description = "The address is in use (`email_taken`)", body = ErrorBody),
         (status = 429, description = "Too many attempts (Retry-After)", body = ErrorBody),
-        (status = 503, description = "Database unavailable, or password hashing at capacity", body = ErrorBody),
+        (status = 503, description = "Database unavailable, or password hashing at capacity; or the rate-limit store unavailable (`rate_limit_unavailable`, Retry-After)", body = ErrorBody),
     )
 )]
 #[post("/email")]
@@ -316,7 +316,7 @@ pub async fn end_session(
         (status = 403, description = "Account disabled", body = ErrorBody),
         (status = 409, description = "The last active admin (`last_admin`)", body = ErrorBody),
         (status = 429, description = "Too many attempts (Retry-After)", body = ErrorBody),
-        (status = 503, description = "Database unavailable, or password hashing at capacity", body = ErrorBody),
+        (status = 503, description = "Database unavailable, or password hashing at capacity; or the rate-limit store unavailable (`rate_limit_unavailable`, Retry-After)", body = ErrorBody),
     )
 )]
 #[delete("/me")]

@@ -66,7 +66,7 @@ fn parse_signup(body: SignupRequest) -> Result<SignUp, Error> {
         (status = 409, description = "Username or email already in use (400 in the `compat` profile, as the tutorial answers)", body = ErrorBody,
             example = json!({"error": "username_taken", "message": "Failed! Username is already in use!"})),
         (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 503, description = "Database unavailable, or password hashing at capacity (Retry-After)", body = ErrorBody),
+        (status = 503, description = "Database unavailable, password hashing at capacity, or the rate-limit store unavailable (`rate_limit_unavailable`); Retry-After", body = ErrorBody),
     )
 )]
 #[post("/signup")]
@@ -128,7 +128,7 @@ pub async fn signup(
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 429, description = "Too many failed sign-ins for this account from this address, for this account, or from this address; or too many sign-ins from this address or for this account (Retry-After). The password was not checked.", body = ErrorBody,
             example = json!({"error": "too_many_requests", "message": "Too many attempts. Please retry in 30 seconds."})),
-        (status = 503, description = "Database unavailable, or password hashing at capacity (Retry-After)", body = ErrorBody),
+        (status = 503, description = "Database unavailable, password hashing at capacity, or the rate-limit store unavailable (`rate_limit_unavailable`); Retry-After", body = ErrorBody),
     )
 )]
 #[post("/signin")]
@@ -187,7 +187,7 @@ pub async fn signin(
         (status = 403, description = "Account disabled", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 429, description = "Too many refreshes from this address (Retry-After)", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody),
+        (status = 503, description = "Database unavailable; or the rate-limit store unavailable (`rate_limit_unavailable`, Retry-After)", body = ErrorBody),
     )
 )]
 #[post("/refreshtoken")]

@@ -5,6 +5,7 @@
 //! Every key the suite writes starts with the namespace it is given, so
 //! stores shared with other tests (one Redis) stay untouched outside it.
 //! The suite panics on the first difference (it is test code).
+#![allow(clippy::panic)]
 
 use std::future::Future;
 use std::pin::Pin;

@@ -387,3 +387,43 @@ fn openid_discovery_needs_an_issuer_url() {
     s.auth.issuer = "https://auth.example.com".into();
     s.validate().unwrap();
 }
+
+#[test]
+fn the_redis_store_needs_a_redis_url_and_denies_on_store_errors_by_default() {
+    let s = with_env(&[("ROLEGATE__RATE_LIMIT__STORE", "redis")]).unwrap();
+    assert_eq!(s.rate_limit.store, AttemptStoreKind::Redis);
+    assert_eq!(s.rate_limit.on_store_error, StoreErrorPolicy::Deny);
+    assert_eq!(s.rate_limit.redis_prefix, "rolegate:rl:");
+    let err = s.validate().unwrap_err().to_string();
+    assert!(err.contains("rate_limit.redis_url"), "{err}");
+
+    let s = with_env(&[
+        ("ROLEGATE__RATE_LIMIT__STORE", "redis"),
+        (
+            "ROLEGATE__RATE_LIMIT__REDIS_URL",
+            "http://u:hunter2@cache:6379",
+        ),
+    ])
+    .unwrap();
+    let err = s.validate().unwrap_err().to_string();
+    assert!(err.contains("not a redis:// or rediss:// URL"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+
+    let s = with_env(&[
+        ("ROLEGATE__RATE_LIMIT__STORE", "redis"),
+        (
+            "ROLEGATE__RATE_LIMIT__REDIS_URL",
+            "rediss://:hunter2@cache:6380/2",
+        ),
+        ("ROLEGATE__RATE_LIMIT__REDIS_PREFIX", "blue:"),
+        ("ROLEGATE__RATE_LIMIT__ON_STORE_ERROR", "allow"),
+    ])
+    .unwrap();
+    assert!(s.validate().is_ok(), "{:?}", s.validate());
+    assert_eq!(s.rate_limit.on_store_error, StoreErrorPolicy::Allow);
+    let config = s.rate_limit.redis_config().unwrap();
+    assert_eq!(config.prefix, "blue:");
+    assert!(!format!("{s:?} {config:?}").contains("hunter2"));
+
+    assert!(with_env(&[("ROLEGATE__RATE_LIMIT__ON_STORE_ERROR", "maybe")]).is_err());
+}

@@ -406,11 +406,16 @@ fn config_check_lists_every_problem_and_redacts_secrets() {
                 "postgres://rolegate:dbpass99@db.example.com/rolegate",
             ),
             ("ROLEGATE__CORS__ALLOWED_ORIGINS", "https://app.example.com"),
+            ("ROLEGATE__RATE_LIMIT__STORE", "redis"),
+            (
+                "ROLEGATE__RATE_LIMIT__REDIS_URL",
+                "rediss://:redispw77@cache.example.com:6380",
+            ),
         ],
     );
     assert!(ok, "{out}");
     assert!(out.contains("configuration OK"), "{out}");
-    for secret in ["kq3V9x", "hunter2", "dbpass99"] {
+    for secret in ["kq3V9x", "hunter2", "dbpass99", "redispw77"] {
         assert!(!out.contains(secret), "{secret} printed: {out}");
     }
     assert!(

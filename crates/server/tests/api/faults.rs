@@ -11,7 +11,13 @@ use futures_util::future::join_all;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::helpers::{Backend, TestDb, backend, host_port, spawn_on, test_settings, unique_name};
+use rolegate::settings::{AttemptStoreKind, StoreErrorPolicy};
+
+use crate::helpers::{
+    Backend, TestDb, backend, expect_error, host_port, spawn_on, test_settings, unique_name,
+};
+
+const PW: &str = "correct horse battery";
 
 /// A loopback TCP proxy that can be cut (every connection closed, new ones
 /// refused) and restored.
@@ -207,5 +213,48 @@ async fn database_outage_gives_fast_503s_and_recovers_without_restart() {
                 "{name} got 201 but is missing"
             );
         }
+    }
+}
+
+/// The database store meets `rate_limit.on_store_error` as Redis does:
+/// "deny" refuses with `rate_limit_unavailable` before anything else is
+/// tried; "allow" lets the request go on, where it then meets the database
+/// itself (503 `unavailable`).
+#[tokio::test]
+async fn the_database_store_meets_on_store_error_too() {
+    if backend() == Backend::Sqlite {
+        eprintln!("SKIPPED fault injection on SQLite (runs on MySQL and PostgreSQL)");
+        return;
+    }
+    let db = TestDb::create().await;
+    let (host, port, _) = host_port(&db.url);
+    let proxy = Proxy::start(format!("{host}:{port}")).await;
+    let mut settings = test_settings(&db.url_via(proxy.port));
+    settings.database.acquire_timeout_ms = 1000;
+    settings.database.connect_timeout_ms = 1000;
+    settings.rate_limit.store = AttemptStoreKind::Database;
+    let deny = spawn_on(db, settings).await;
+    let allow = deny
+        .restart_with(|s| s.rate_limit.on_store_error = StoreErrorPolicy::Allow)
+        .await;
+    let name = unique_name("dbstore");
+    assert_eq!(
+        deny.signup(&name, &format!("{name}@example.com"), PW, None)
+            .await
+            .status(),
+        201
+    );
+
+    proxy.cut();
+    let res = deny.signin(&name, PW).await;
+    assert_eq!(res.headers()["retry-after"], "5");
+    expect_error(res, 503, "rate_limit_unavailable").await;
+    expect_error(allow.signin(&name, PW).await, 503, "unavailable").await;
+
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while deny.signin(&name, PW).await.status() != 200 {
+        assert!(Instant::now() < deadline, "did not recover within 20 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
