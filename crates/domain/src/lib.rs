@@ -46,7 +46,7 @@ pub use admin::{
     AdminDeps, AdminService, AdminStore, Bootstrap, Change, CreateUser, ImportLine, ImportOptions,
     ImportOutcome, ImportReport, LegacyUser, Precondition,
 };
-pub use audit::{AuditEvent, NewAuditEvent};
+pub use audit::{AuditEvent, AuditRetention, NewAuditEvent, retention_cutoff};
 pub use authentication::{
     AuthDeps, AuthPolicy, AuthService, IssuedRefresh, SessionCounts, SignUp, SignedIn,
 };

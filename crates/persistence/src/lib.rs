@@ -5,6 +5,7 @@
 mod accounts;
 mod admin;
 mod attempts;
+mod audit;
 mod entities;
 mod error;
 mod outbox;

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod metrics;
+pub mod purge;
 pub mod settings;
 pub mod startup;
 pub mod telemetry;

@@ -302,12 +302,14 @@ impl Application {
             stopped.clone(),
             metrics.clone(),
         ));
-        let purger = tokio::spawn(purge_expired(
-            Purges {
+        let purger = tokio::spawn(crate::purge::purge_expired(
+            crate::purge::Purges {
                 auth: auth.clone(),
                 throttle: throttle.clone(),
                 accounts: accounts.clone(),
                 outbox: store.clone(),
+                audit: store.clone(),
+                audit_retention_days: settings.audit.retention_days,
                 clock: clock.clone(),
             },
             std::time::Duration::from_secs(settings.auth.purge_interval_secs.max(1)),
@@ -526,63 +528,6 @@ impl Signals {
         {
             let _ = tokio::signal::ctrl_c().await;
             "Ctrl-C"
-        }
-    }
-}
-
-/// Deletes expired refresh tokens and rate-limit counters now and then, so
-/// the tables never grow without bound. Failures (the database is down) are
-/// logged and retried.
-/// What the purge loop empties.
-struct Purges {
-    auth: AuthService,
-    throttle: Throttle,
-    accounts: AccountService,
-    outbox: Arc<dyn rolegate_domain::MailOutbox>,
-    clock: Arc<dyn Clock>,
-}
-
-/// How long records of sent (or given-up) mails are kept.
-const MAIL_RECORDS_KEPT_DAYS: i64 = 7;
-
-async fn purge_expired(
-    p: Purges,
-    every: std::time::Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let Purges {
-        auth,
-        throttle,
-        accounts,
-        outbox,
-        clock,
-    } = p;
-    let mut ticker = tokio::time::interval(every);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = stop.wait_for(|stop| *stop) => return,
-        }
-        match accounts.purge_expired_tokens().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, "purged expired or used link tokens"),
-            Err(e) => tracing::warn!(error = %e, "purging link tokens failed"),
-        }
-        let before = clock.now() - chrono::Duration::days(MAIL_RECORDS_KEPT_DAYS);
-        match outbox.purge_done(before).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, "purged records of sent mails"),
-            Err(e) => tracing::warn!(error = %e, "purging records of sent mails failed"),
-        }
-        match auth.purge_expired_sessions().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, "purged expired refresh tokens"),
-            Err(e) => tracing::warn!(error = %e, "purging expired refresh tokens failed"),
-        }
-        match throttle.purge_expired().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, "purged expired rate-limit counters"),
-            Err(e) => tracing::warn!(error = %e, "purging expired rate-limit counters failed"),
         }
     }
 }

@@ -157,6 +157,8 @@ pub struct Settings {
     pub bootstrap: BootstrapSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub audit: AuditSettings,
     #[serde(skip, default = "default_profile")]
     pub profile: Profile,
 }
@@ -190,6 +192,23 @@ fn default_shutdown_drain_secs() -> u64 {
 
 fn default_shutdown_timeout_secs() -> u64 {
     30
+}
+
+/// The audit log.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// Days an event is kept; older ones are deleted by the purge, in
+    /// batches. 0: kept forever.
+    pub retention_days: u32,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            retention_days: 365,
+        }
+    }
 }
 
 /// Prometheus metrics, served on a listener of their own.

@@ -363,6 +363,7 @@ fn rate_limits_have_generous_defaults_and_are_validated() {
         (5, 100, 30, 60, 30, 60)
     );
     assert_eq!(s.auth.max_sessions_per_user, 50);
+    assert_eq!(s.audit.retention_days, 365);
     assert!(s.validate().is_ok());
     s.rate_limit.signin_per_account = 0;
     let err = s.validate().unwrap_err().to_string();

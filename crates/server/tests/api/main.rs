@@ -10,6 +10,7 @@ mod smtp;
 mod account;
 
 mod admin;
+mod audit_retention;
 mod cli_operator;
 mod cli_users;
 mod compat;

@@ -1,0 +1,105 @@
+//! The purge loop: expired link tokens, records of sent mails, expired
+//! refresh tokens, idle rate-limit counters and audit events past their
+//! retention go now and then, so no table grows without bound. Failures
+//! (the database is down) are logged and retried at the next round.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rolegate_domain::{
+    AccountService, AuditRetention, AuthService, Clock, StoreError, Throttle, retention_cutoff,
+};
+use tokio::sync::watch;
+
+/// What the purge loop empties.
+pub(crate) struct Purges {
+    pub(crate) auth: AuthService,
+    pub(crate) throttle: Throttle,
+    pub(crate) accounts: AccountService,
+    pub(crate) outbox: Arc<dyn rolegate_domain::MailOutbox>,
+    pub(crate) audit: Arc<dyn AuditRetention>,
+    /// `audit.retention_days` (0: kept forever).
+    pub(crate) audit_retention_days: u32,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// How long records of sent (or given-up) mails are kept.
+const MAIL_RECORDS_KEPT_DAYS: i64 = 7;
+
+/// Audit events deleted per statement.
+pub const AUDIT_BATCH: u64 = 1000;
+
+/// The pause between two audit batches: other writers get the table.
+pub const AUDIT_PAUSE: Duration = Duration::from_millis(50);
+
+/// Deletes the audit events recorded before `before`, `batch` at a time
+/// with `pause` between batches; stops early when `stop` turns true.
+/// Returns how many were deleted.
+pub async fn purge_audit(
+    log: &dyn AuditRetention,
+    before: chrono::DateTime<chrono::Utc>,
+    batch: u64,
+    pause: Duration,
+    stop: &watch::Receiver<bool>,
+) -> Result<u64, StoreError> {
+    let mut deleted = 0;
+    loop {
+        let n = log.purge_audit_batch(before, batch).await?;
+        deleted += n;
+        if n < batch || *stop.borrow() {
+            return Ok(deleted);
+        }
+        tokio::time::sleep(pause).await;
+    }
+}
+
+pub(crate) async fn purge_expired(p: Purges, every: Duration, mut stop: watch::Receiver<bool>) {
+    let Purges {
+        auth,
+        throttle,
+        accounts,
+        outbox,
+        audit,
+        audit_retention_days,
+        clock,
+    } = p;
+    let mut ticker = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+        match accounts.purge_expired_tokens().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "purged expired or used link tokens"),
+            Err(e) => tracing::warn!(error = %e, "purging link tokens failed"),
+        }
+        let before = clock.now() - chrono::Duration::days(MAIL_RECORDS_KEPT_DAYS);
+        match outbox.purge_done(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "purged records of sent mails"),
+            Err(e) => tracing::warn!(error = %e, "purging records of sent mails failed"),
+        }
+        match auth.purge_expired_sessions().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "purged expired refresh tokens"),
+            Err(e) => tracing::warn!(error = %e, "purging expired refresh tokens failed"),
+        }
+        match throttle.purge_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "purged expired rate-limit counters"),
+            Err(e) => tracing::warn!(error = %e, "purging expired rate-limit counters failed"),
+        }
+        if let Some(before) = retention_cutoff(clock.now(), audit_retention_days) {
+            match purge_audit(audit.as_ref(), before, AUDIT_BATCH, AUDIT_PAUSE, &stop).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    deleted = n,
+                    retention_days = audit_retention_days,
+                    "purged audit events past their retention"
+                ),
+                Err(e) => tracing::warn!(error = %e, "purging old audit events failed"),
+            }
+        }
+    }
+}
