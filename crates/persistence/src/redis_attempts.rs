@@ -85,6 +85,9 @@ pub struct RedisConfig {
     pub prefix: String,
     /// Connecting, and each command's answer, give up after this long.
     pub timeout: Duration,
+    /// For `rediss://`: a PEM file of the CA(s) that signed Redis's
+    /// certificate, instead of the system's roots (a private CA).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for RedisConfig {
@@ -93,6 +96,7 @@ impl std::fmt::Debug for RedisConfig {
             .field("url", &redact_url(&self.url))
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -170,12 +174,37 @@ impl RedisAttempts {
     /// then meet `rate_limit.on_store_error`). Fails only for a URL that is
     /// not a Redis URL.
     pub fn connect(config: &RedisConfig) -> Result<Self, StoreError> {
-        let client = redis::Client::open(config.url.as_str()).map_err(|_| {
+        let not_redis = |_| {
             StoreError::internal(format!(
                 "rate_limit.redis_url {} is not a Redis URL (redis://host:port or rediss://host:port)",
                 redact_url(&config.url)
             ))
-        })?;
+        };
+        if config.url.starts_with("rediss:") {
+            // TLS over the build's rustls: several crypto providers are
+            // compiled in, so the process needs a default (aws-lc-rs, as
+            // everywhere else in rolegate); one installed already stays.
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        }
+        let client = match &config.ca_file {
+            None => redis::Client::open(config.url.as_str()).map_err(not_redis)?,
+            Some(path) => {
+                let root_cert = std::fs::read(path).map_err(|e| {
+                    StoreError::internal(format!(
+                        "reading rate_limit.redis_ca_file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                redis::Client::build_with_tls(
+                    config.url.as_str(),
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(root_cert),
+                    },
+                )
+                .map_err(not_redis)?
+            }
+        };
         let timeout = config.timeout.max(Duration::from_millis(1));
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
@@ -355,6 +384,7 @@ mod tests {
             url: "redis://:hunter2@cache:6379/0".into(),
             prefix: "rl:".into(),
             timeout: Duration::from_secs(1),
+            ca_file: None,
         };
         let shown = format!("{config:?}");
         assert!(!shown.contains("hunter2"), "{shown}");

@@ -25,6 +25,7 @@ fn store_at(url: &str, prefix: &str) -> RedisAttempts {
         url: url.to_owned(),
         prefix: prefix.to_owned(),
         timeout: Duration::from_millis(500),
+        ca_file: None,
     })
     .unwrap()
 }
@@ -166,6 +167,7 @@ fn a_url_that_is_not_redis_is_refused_without_showing_its_password() {
         url: "http://user:hunter2@example.com/".into(),
         prefix: String::new(),
         timeout: Duration::from_secs(1),
+        ca_file: None,
     })
     .unwrap_err();
     let shown = format!("{err:?} {err}");

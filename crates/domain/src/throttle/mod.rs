@@ -349,10 +349,16 @@ impl Throttle {
         let counters = self.signin_counters(&account, client);
         let now = self.clock.now();
         let mut reserved: Vec<&Counter> = Vec::with_capacity(counters.len());
+        // Once the store failed (and the policy let the attempt through), the
+        // attempt asks it nothing more: one timeout per request at most.
+        let mut store_down = false;
         for counter in &counters {
+            if store_down {
+                break;
+            }
             match self.reserve(&counter.key, now, &counter.limit).await {
                 Ok(Reserved::Counted) => reserved.push(counter),
-                Ok(Reserved::Uncounted) => {}
+                Ok(Reserved::Uncounted) => store_down = true,
                 Ok(Reserved::Blocked(wait)) => {
                     self.give_back(&reserved, |_| true).await;
                     return Err(Error::RateLimited(wait));
@@ -364,6 +370,10 @@ impl Throttle {
             }
         }
         let result = attempt.await;
+        if store_down {
+            // What was counted before the failure stays (the strict side).
+            return result;
+        }
         match &result {
             Err(Error::InvalidCredentials) => {}
             Ok(_) => {
@@ -395,8 +405,11 @@ impl Throttle {
                 &self.limits.mail_per_recipient,
             ),
         ] {
-            if let Some(wait) = self.count(&key, limit).await? {
-                return Err(Error::RateLimited(wait));
+            match self.reserve(&key, self.clock.now(), limit).await? {
+                Reserved::Counted => {}
+                // The store is down and the policy lets it through: no more calls.
+                Reserved::Uncounted => break,
+                Reserved::Blocked(wait) => return Err(Error::RateLimited(wait)),
             }
         }
         Ok(())

@@ -421,8 +421,18 @@ async fn the_memory_store_passes_the_store_suite() {
     .await;
 }
 
-/// A store that cannot be reached.
-struct Down;
+/// A store that cannot be reached; counts the calls made to it.
+#[derive(Default)]
+struct Down {
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl Down {
+    fn failed<T>(&self) -> Result<T, StoreError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Err(StoreError::Unavailable("connection refused".into()))
+    }
+}
 
 #[async_trait]
 impl AttemptStore for Down {
@@ -432,34 +442,35 @@ impl AttemptStore for Down {
         _: DateTime<Utc>,
         _: &Limit,
     ) -> Result<Reservation, StoreError> {
-        Err(StoreError::Unavailable("connection refused".into()))
+        self.failed()
     }
     async fn refund(&self, _: &str) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable("connection refused".into()))
+        self.failed()
     }
     async fn get(&self, _: &str) -> Result<Option<Attempts>, StoreError> {
-        Err(StoreError::Unavailable("connection refused".into()))
+        self.failed()
     }
     async fn clear(&self, _: &str) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable("connection refused".into()))
+        self.failed()
     }
     async fn clear_prefix(&self, _: &str) -> Result<u64, StoreError> {
-        Err(StoreError::Unavailable("connection refused".into()))
+        self.failed()
     }
     async fn purge(&self, _: DateTime<Utc>) -> Result<u64, StoreError> {
-        Err(StoreError::Unavailable("connection refused".into()))
+        self.failed()
     }
 }
 
-fn with_store_down(policy: OnStoreError) -> Setup {
+fn with_store_down(policy: OnStoreError) -> (Setup, Arc<Down>) {
     let mut s = setup();
-    s.throttle = Throttle::new(Arc::new(Down), s.clock.clone(), limits()).on_store_error(policy);
-    s
+    let down = Arc::new(Down::default());
+    s.throttle = Throttle::new(down.clone(), s.clock.clone(), limits()).on_store_error(policy);
+    (s, down)
 }
 
 #[tokio::test]
 async fn a_store_outage_refuses_by_default_without_hashing() {
-    let s = with_store_down(OnStoreError::default());
+    let (s, down) = with_store_down(OnStoreError::default());
     s.store.add_user("bob", &["user"]);
     assert!(matches!(
         s.try_sign_in("bob", "password", "1.2.3.4").await,
@@ -485,11 +496,16 @@ async fn a_store_outage_refuses_by_default_without_hashing() {
         s.throttle.refresh(&s.auth, "nope", "1.2.3.4").await,
         Err(Error::RateLimitUnavailable(_))
     ));
+    assert_eq!(
+        down.calls.load(std::sync::atomic::Ordering::SeqCst),
+        4,
+        "one store call per request"
+    );
 }
 
 #[tokio::test]
 async fn a_store_outage_lets_requests_through_uncounted_when_allowed() {
-    let s = with_store_down(OnStoreError::Allow);
+    let (s, down) = with_store_down(OnStoreError::Allow);
     s.store.add_user("bob", &["user"]);
     for _ in 0..5 {
         assert!(matches!(
@@ -508,4 +524,9 @@ async fn a_store_outage_lets_requests_through_uncounted_when_allowed() {
         s.throttle.refresh(&s.auth, "nope", "1.2.3.4").await,
         Err(Error::RefreshInvalid(_))
     ));
+    assert_eq!(
+        down.calls.load(std::sync::atomic::Ordering::SeqCst),
+        8,
+        "one store call per request, none to give back or clear"
+    );
 }

@@ -60,6 +60,10 @@ pub struct RateLimitSettings {
     /// Connecting to Redis, and each command's answer, give up after this long.
     #[serde(default = "default_redis_timeout_ms")]
     pub redis_timeout_ms: u64,
+    /// For `rediss://` with a private CA: a PEM file of the CA's certificate
+    /// (empty: the system's roots).
+    #[serde(default)]
+    pub redis_ca_file: Option<std::path::PathBuf>,
     /// When the store (Redis or the database) fails: `deny` (503) or `allow`.
     #[serde(default)]
     pub on_store_error: StoreErrorPolicy,
@@ -188,6 +192,10 @@ impl RateLimitSettings {
             url,
             prefix: self.redis_prefix.clone(),
             timeout: Duration::from_millis(self.redis_timeout_ms),
+            ca_file: self
+                .redis_ca_file
+                .clone()
+                .filter(|p| !p.as_os_str().is_empty()),
         })
     }
 }

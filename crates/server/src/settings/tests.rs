@@ -424,6 +424,7 @@ fn the_redis_store_needs_a_redis_url_and_denies_on_store_errors_by_default() {
     assert_eq!(s.rate_limit.on_store_error, StoreErrorPolicy::Allow);
     let config = s.rate_limit.redis_config().unwrap();
     assert_eq!(config.prefix, "blue:");
+    assert_eq!(config.ca_file, None);
     assert!(!format!("{s:?} {config:?}").contains("hunter2"));
 
     assert!(with_env(&[("ROLEGATE__RATE_LIMIT__ON_STORE_ERROR", "maybe")]).is_err());
