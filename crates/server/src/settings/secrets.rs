@@ -116,6 +116,60 @@ pub(super) fn dev_secret(data_dir: &Path) -> anyhow::Result<SecretString> {
     Ok(SecretString::from(secret))
 }
 
+impl Settings {
+    /// The key of second factors: `auth.mfa_encryption_key` or its file;
+    /// outside production, a key generated once under `data.dir`; in
+    /// production without one, `None` (enrolment then answers 503, and the
+    /// server refuses to start once a user has a second factor).
+    pub fn mfa_key(&self) -> anyhow::Result<Option<rolegate_auth::MfaKey>> {
+        let production = self.profile == Profile::Production;
+        let configured = if !self.auth.mfa_encryption_key.expose_secret().is_empty() {
+            Some(self.auth.mfa_encryption_key.expose_secret().to_owned())
+        } else if !self.auth.mfa_encryption_key_file.is_empty() {
+            let path = Path::new(&self.auth.mfa_encryption_key_file);
+            check_private("auth.mfa_encryption_key_file", path, production)?;
+            Some(std::fs::read_to_string(path).with_context(|| {
+                format!(
+                    "reading auth.mfa_encryption_key_file {}",
+                    self.auth.mfa_encryption_key_file
+                )
+            })?)
+        } else {
+            None
+        };
+        let encoded = match configured {
+            Some(encoded) => encoded,
+            None if production => return Ok(None),
+            None => dev_mfa_key(&self.data.dir)?,
+        };
+        rolegate_auth::MfaKey::from_base64(&encoded)
+            .map(Some)
+            .map_err(|m| anyhow::anyhow!("auth.mfa_encryption_key {m}"))
+    }
+}
+
+/// The development key of second factors under `data_dir`, made once.
+fn dev_mfa_key(data_dir: &Path) -> anyhow::Result<String> {
+    use base64::Engine as _;
+    let path = data_dir.join("mfa-key");
+    if let Ok(existing) = std::fs::read_to_string(&path)
+        && !existing.trim().is_empty()
+    {
+        return Ok(existing.trim().to_owned());
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating the data folder {}", data_dir.display()))?;
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    let key = base64::engine::general_purpose::STANDARD.encode(bytes);
+    write_private(&path, key.as_bytes())?;
+    tracing::warn!(
+        path = %path.display(),
+        "no auth.mfa_encryption_key configured: generated a development key"
+    );
+    Ok(key)
+}
+
 /// Writes a file readable by its owner only.
 pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     use std::io::Write as _;
