@@ -19,9 +19,16 @@ pub(crate) fn amr_of(user: &AuthUser) -> Vec<AuthMethod> {
     AuthMethod::split(Some(&user.claims.amr.join(" ")))
 }
 
-fn password(raw: &str) -> Result<Password, ApiError> {
-    Password::parse_presented(raw)
-        .map_err(|m| ApiError::Validation(FieldErrors::single("password", m)))
+/// The re-entered password of a change, and the client it comes from (the
+/// sign-in limits' key).
+fn confirmation(
+    req: &HttpRequest,
+    state: &AppState,
+    body: &PasswordConfirmation,
+) -> Result<(Password, String), ApiError> {
+    let password = Password::parse_presented(&body.password)
+        .map_err(|m| ApiError::Validation(FieldErrors::single("password", m)))?;
+    Ok((password, client_ip(req, &state.http.trusted_proxies)))
 }
 
 /// Finish a sign-in with a second factor.
@@ -122,8 +129,7 @@ pub async fn enrol_totp(
     user: AuthUser,
     body: web::Json<PasswordConfirmation>,
 ) -> Result<HttpResponse, ApiError> {
-    let password = password(&body.password)?;
-    let client = client_ip(&req, &state.http.trusted_proxies);
+    let (password, client) = confirmation(&req, &state, &body)?;
     let enrolment = state
         .mfa
         .enrol_totp(UserId(user.user_id()), &password, &client)
@@ -191,8 +197,7 @@ pub async fn remove_totp(
     user: AuthUser,
     body: web::Json<PasswordConfirmation>,
 ) -> Result<HttpResponse, ApiError> {
-    let password = password(&body.password)?;
-    let client = client_ip(&req, &state.http.trusted_proxies);
+    let (password, client) = confirmation(&req, &state, &body)?;
     state
         .mfa
         .remove_totp(UserId(user.user_id()), &password, &client)
@@ -224,8 +229,7 @@ pub async fn regenerate_recovery_codes(
     user: AuthUser,
     body: web::Json<PasswordConfirmation>,
 ) -> Result<HttpResponse, ApiError> {
-    let password = password(&body.password)?;
-    let client = client_ip(&req, &state.http.trusted_proxies);
+    let (password, client) = confirmation(&req, &state, &body)?;
     let codes = state
         .mfa
         .regenerate_recovery_codes(UserId(user.user_id()), &password, &client)

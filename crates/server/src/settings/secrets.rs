@@ -94,26 +94,36 @@ pub(super) fn check_private(what: &str, path: &Path, strict: bool) -> anyhow::Re
 
 /// Reads or creates `<data>/jwt-secret` (mode 0600) for development.
 pub(super) fn dev_secret(data_dir: &Path) -> anyhow::Result<SecretString> {
+    generated_once(
+        data_dir,
+        "jwt-secret",
+        48,
+        "no JWT secret configured: generated a development secret (production requires \
+         ROLEGATE__AUTH__JWT_SECRET or _FILE)",
+    )
+    .map(SecretString::from)
+}
+
+/// `<data>/<file>` (mode 0600), made once of `bytes` random bytes in
+/// Base64 (URL-safe, no padding) for development; `made` is logged then.
+fn generated_once(data_dir: &Path, file: &str, bytes: usize, made: &str) -> anyhow::Result<String> {
     use base64::Engine as _;
-    let path = data_dir.join("jwt-secret");
+    let path = data_dir.join(file);
     if let Ok(existing) = std::fs::read_to_string(&path) {
         let existing = existing.trim().to_owned();
         if !existing.is_empty() {
-            tracing::info!(path = %path.display(), "using the development JWT secret");
-            return Ok(SecretString::from(existing));
+            tracing::info!(path = %path.display(), "using the development {file}");
+            return Ok(existing);
         }
     }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating the data folder {}", data_dir.display()))?;
-    let mut bytes = [0u8; 48];
-    rand::fill(&mut bytes);
-    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    write_private(&path, secret.as_bytes())?;
-    tracing::warn!(
-        path = %path.display(),
-        "no JWT secret configured: generated a development secret (production requires ROLEGATE__AUTH__JWT_SECRET or _FILE)"
-    );
-    Ok(SecretString::from(secret))
+    let mut random = vec![0u8; bytes];
+    rand::fill(random.as_mut_slice());
+    let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random);
+    write_private(&path, value.as_bytes())?;
+    tracing::warn!(path = %path.display(), "{made}");
+    Ok(value)
 }
 
 impl Settings {
@@ -150,24 +160,12 @@ impl Settings {
 
 /// The development key of second factors under `data_dir`, made once.
 fn dev_mfa_key(data_dir: &Path) -> anyhow::Result<String> {
-    use base64::Engine as _;
-    let path = data_dir.join("mfa-key");
-    if let Ok(existing) = std::fs::read_to_string(&path)
-        && !existing.trim().is_empty()
-    {
-        return Ok(existing.trim().to_owned());
-    }
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating the data folder {}", data_dir.display()))?;
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes);
-    let key = base64::engine::general_purpose::STANDARD.encode(bytes);
-    write_private(&path, key.as_bytes())?;
-    tracing::warn!(
-        path = %path.display(),
-        "no auth.mfa_encryption_key configured: generated a development key"
-    );
-    Ok(key)
+    generated_once(
+        data_dir,
+        "mfa-key",
+        32,
+        "no auth.mfa_encryption_key configured: generated a development key",
+    )
 }
 
 /// Writes a file readable by its owner only.
