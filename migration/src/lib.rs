@@ -11,7 +11,8 @@ mod m20261127_000003_auth_attempts;
 mod m20261127_000004_audit_events;
 mod m20261201_000005_refresh_seal_aead;
 mod m20261202_000006_account_lifecycle;
-mod m20261203_000007_audit_retention;
+mod m20261210_000008_mfa;
+mod m20261211_000009_audit_retention;
 
 pub struct Migrator;
 
@@ -25,7 +26,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_audit_events::Migration),
             Box::new(m20261201_000005_refresh_seal_aead::Migration),
             Box::new(m20261202_000006_account_lifecycle::Migration),
-            Box::new(m20261203_000007_audit_retention::Migration),
+            Box::new(m20261210_000008_mfa::Migration),
+            Box::new(m20261211_000009_audit_retention::Migration),
         ]
     }
 }

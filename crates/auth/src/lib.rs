@@ -3,11 +3,13 @@
 //! Verification is `rolegate-guard`'s (re-exported): other services depend on
 //! that crate alone, not on this one.
 
+pub mod factors;
 pub mod jwt;
 pub mod keys;
 pub mod password;
 pub mod refresh;
 
+pub use factors::{MfaKey, TotpFactors};
 pub use jsonwebtoken::jwk::JwkSet;
 pub use jwt::{
     AccessClaims, JwtConfig, KeyError, TokenService, TokenVerifier, VerifierConfig, VerifyError,

@@ -8,6 +8,7 @@ mod attempts;
 mod audit;
 mod entities;
 mod error;
+mod mfa;
 mod outbox;
 mod redis_attempts;
 mod sessions;

@@ -1,4 +1,5 @@
-//! The purge loop: expired link tokens, records of sent mails, expired
+//! The purge loop: expired second steps of sign-ins, expired link tokens,
+//! records of sent mails, expired
 //! refresh tokens, idle rate-limit counters and audit events past their
 //! retention go now and then, so no table grows without bound. Failures
 //! (the database is down) are logged and retried at the next round.
@@ -16,6 +17,7 @@ pub(crate) struct Purges {
     pub(crate) auth: AuthService,
     pub(crate) throttle: Throttle,
     pub(crate) accounts: AccountService,
+    pub(crate) mfa: rolegate_domain::MfaService,
     pub(crate) outbox: Arc<dyn rolegate_domain::MailOutbox>,
     pub(crate) audit: Arc<dyn AuditRetention>,
     /// `audit.retention_days` (0: kept forever).
@@ -58,6 +60,7 @@ pub(crate) async fn purge_expired(p: Purges, every: Duration, mut stop: watch::R
         auth,
         throttle,
         accounts,
+        mfa,
         outbox,
         audit,
         audit_retention_days,
@@ -68,6 +71,11 @@ pub(crate) async fn purge_expired(p: Purges, every: Duration, mut stop: watch::R
         tokio::select! {
             _ = ticker.tick() => {}
             _ = stop.wait_for(|stop| *stop) => return,
+        }
+        match mfa.purge_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "purged expired second steps of sign-ins"),
+            Err(e) => tracing::warn!(error = %e, "purging second steps of sign-ins failed"),
         }
         match accounts.purge_expired_tokens().await {
             Ok(0) => {}

@@ -222,6 +222,14 @@ impl Application {
             }
         };
         let admin = admin_service(&db, hasher.clone(), clock.clone(), attempts.clone());
+        let mfa_key = settings.mfa_key()?;
+        if mfa_key.is_none() && rolegate_domain::MfaStore::any_enrolled(&db).await? {
+            anyhow::bail!(
+                "production: users have second factors but no auth.mfa_encryption_key is \
+                 configured (set ROLEGATE__AUTH__MFA_ENCRYPTION_KEY or _FILE to the key their \
+                 secrets were sealed with)"
+            );
+        }
         if settings.bootstrap.enabled() {
             bootstrap_admin(&settings, &admin).await?;
         }
@@ -233,6 +241,11 @@ impl Application {
                 tokens: Arc::new(tokens.clone()),
                 refresh: Arc::new(OpaqueRefreshTokens),
                 clock: clock.clone(),
+                mfa: store.clone(),
+                factors: Arc::new(rolegate_auth::TotpFactors::new(
+                    mfa_key.as_ref(),
+                    &settings.auth.mfa_issuer,
+                )),
             },
             AuthPolicy {
                 open_role_signup: settings.auth.open_role_signup,
@@ -245,6 +258,7 @@ impl Application {
         );
         let throttle = Throttle::new(attempts, clock.clone(), settings.rate_limit.limits())
             .on_store_error(settings.rate_limit.on_store_error.policy());
+        let mfa = rolegate_domain::MfaService::new(auth.clone(), throttle.clone());
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let (composer, sender) = mail_adapters(&settings)?;
         let policy = DeliveryPolicy {
@@ -307,6 +321,7 @@ impl Application {
                 auth: auth.clone(),
                 throttle: throttle.clone(),
                 accounts: accounts.clone(),
+                mfa: mfa.clone(),
                 outbox: store.clone(),
                 audit: store.clone(),
                 audit_retention_days: settings.audit.retention_days,
@@ -319,6 +334,8 @@ impl Application {
             auth,
             admin,
             accounts,
+            mfa,
+            admin_requires_mfa: settings.auth.admin_requires_mfa,
             verifier,
             jwks: Arc::new(tokens.keys().jwks().clone()),
             discovery: settings.auth.openid_discovery.then(|| {
@@ -328,7 +345,7 @@ impl Application {
                     "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
                     "id_token_signing_alg_values_supported": [format!("{:?}", tokens.keys().algorithm())],
                     "subject_types_supported": ["public"],
-                    "claims_supported": ["iss", "aud", "sub", "exp", "iat", "jti", "name", "roles", "perms", "sid"],
+                    "claims_supported": ["iss", "aud", "sub", "exp", "iat", "jti", "name", "roles", "perms", "sid", "amr"],
                 }))
             }),
             health: store,

@@ -23,6 +23,7 @@
 
 pub mod attempt_store;
 mod fakes;
+mod mfa;
 mod stores;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -371,3 +372,4 @@ pub(crate) fn page_of<T: Clone>(items: &[T], page: PageRequest) -> Page<T> {
 }
 
 pub use fakes::{FakeSecrets, FakeTokens, PlainHasher};
+pub use mfa::{FakeFactors, MemoryMfa};

@@ -26,6 +26,7 @@ mod limits;
 mod lockout;
 mod logs;
 mod metrics;
+mod mfa;
 mod migrate_cli;
 mod persistence;
 mod proxy;

@@ -28,7 +28,7 @@ async fn migrate_up_down_status() {
     let (ok, out) = run(&["migrate", "up"]).await;
     assert!(ok, "up is idempotent: {out}");
 
-    let (ok, out) = run(&["migrate", "down", "-n", "5"]).await;
+    let (ok, out) = run(&["migrate", "down", "-n", "6"]).await;
     assert!(ok, "{out}");
     let (_, out) = run(&["migrate", "status"]).await;
     assert!(
@@ -51,12 +51,13 @@ async fn migrate_up_down_status() {
         out.contains("pending m20261202_000006_account_lifecycle"),
         "{out}"
     );
+    assert!(out.contains("pending m20261210_000008_mfa"), "{out}");
     assert!(
-        out.contains("pending m20261203_000007_audit_retention"),
+        out.contains("pending m20261211_000009_audit_retention"),
         "{out}"
     );
 
-    let (ok, out) = run(&["migrate", "down", "-n", "7"]).await;
+    let (ok, out) = run(&["migrate", "down", "-n", "8"]).await;
     assert!(ok, "{out}");
     let (_, out) = run(&["migrate", "status"]).await;
     assert!(!out.contains("applied "), "everything rolled back: {out}");
