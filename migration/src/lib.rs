@@ -11,6 +11,7 @@ mod m20261127_000003_auth_attempts;
 mod m20261127_000004_audit_events;
 mod m20261201_000005_refresh_seal_aead;
 mod m20261202_000006_account_lifecycle;
+mod m20261210_000007_passkeys;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_audit_events::Migration),
             Box::new(m20261201_000005_refresh_seal_aead::Migration),
             Box::new(m20261202_000006_account_lifecycle::Migration),
+            Box::new(m20261210_000007_passkeys::Migration),
         ]
     }
 }

@@ -8,6 +8,7 @@ mod attempts;
 mod entities;
 mod error;
 mod outbox;
+mod passkeys;
 mod sessions;
 mod tutorial;
 mod users;
