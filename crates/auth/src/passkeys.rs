@@ -73,15 +73,15 @@ impl WebauthnVerifier {
     pub fn new(rp_id: &str, rp_name: &str, origins: &[String]) -> Result<Self, String> {
         let origins: Vec<Url> = origins
             .iter()
-            .map(|o| Url::parse(o).map_err(|e| format!("webauthn.origins: {o:?} is not a URL: {e}")))
+            .map(|o| {
+                Url::parse(o).map_err(|e| format!("webauthn.origins: {o:?} is not a URL: {e}"))
+            })
             .collect::<Result<_, _>>()?;
         let Some((first, rest)) = origins.split_first() else {
             return Err("webauthn.origins must list at least one origin".into());
         };
         let mut builder = WebauthnBuilder::new(rp_id, first)
-            .map_err(|e| {
-                format!("webauthn: rp_id {rp_id:?} does not fit the origin {first}: {e}")
-            })?
+            .map_err(|e| format!("webauthn: rp_id {rp_id:?} does not fit the origin {first}: {e}"))?
             .rp_name(rp_name);
         for origin in rest {
             builder = builder.append_allowed_origin(origin);
@@ -93,9 +93,8 @@ impl WebauthnVerifier {
     }
 
     fn credential<T: for<'de> Deserialize<'de>>(credential: &Value) -> Result<T, PasskeyError> {
-        T::deserialize(credential).map_err(|e| {
-            PasskeyError::Malformed(format!("is not a WebAuthn credential ({e})"))
-        })
+        T::deserialize(credential)
+            .map_err(|e| PasskeyError::Malformed(format!("is not a WebAuthn credential ({e})")))
     }
 }
 

@@ -14,7 +14,8 @@ use rolegate_auth::{Argon2Hasher, JwtConfig, OpaqueRefreshTokens, TokenService};
 use rolegate_domain::{
     AccountDeps, AccountPolicy, AccountService, AdminDeps, AdminService, AttemptStore, AuthDeps,
     AuthPolicy, AuthService, Bootstrap, Clock, DeliveryPolicy, Email, MailComposer, MailSender,
-    MemoryAttempts, Password, PasswordHasher, Postman, SystemClock, Throttle, Username,
+    MemoryAttempts, PasskeyDeps, PasskeyService, Password, PasswordHasher, Postman, SystemClock,
+    Throttle, Username,
 };
 use rolegate_mail::{ComposerConfig, LinkPaths, LogSender, SmtpSender, TemplateComposer};
 use rolegate_persistence::{Database, redact_url};
@@ -236,6 +237,22 @@ impl Application {
             auth.clone(),
             throttle.clone(),
         );
+        let passkeys = PasskeyService::new(
+            PasskeyDeps {
+                store: store.clone(),
+                verifier: Arc::new(
+                    settings
+                        .webauthn
+                        .verifier()
+                        .map_err(|e| anyhow::anyhow!(e))
+                        .context("configuring [webauthn]")?,
+                ),
+                secrets: Arc::new(OpaqueRefreshTokens),
+                clock: clock.clone(),
+            },
+            auth.clone(),
+            throttle.clone(),
+        );
         let verifier = tokens
             .verifier()
             .with_cache(settings.auth.verify_cache_size);
@@ -263,6 +280,7 @@ impl Application {
                 auth: auth.clone(),
                 throttle: throttle.clone(),
                 accounts: accounts.clone(),
+                passkeys: passkeys.clone(),
                 outbox: store.clone(),
                 clock: clock.clone(),
             },
@@ -273,6 +291,7 @@ impl Application {
             auth,
             admin,
             accounts,
+            passkeys,
             verifier,
             jwks: Arc::new(tokens.keys().jwks().clone()),
             discovery: settings.auth.openid_discovery.then(|| {
@@ -494,6 +513,7 @@ struct Purges {
     auth: AuthService,
     throttle: Throttle,
     accounts: AccountService,
+    passkeys: PasskeyService,
     outbox: Arc<dyn rolegate_domain::MailOutbox>,
     clock: Arc<dyn Clock>,
 }
@@ -510,6 +530,7 @@ async fn purge_expired(
         auth,
         throttle,
         accounts,
+        passkeys,
         outbox,
         clock,
     } = p;
@@ -523,6 +544,11 @@ async fn purge_expired(
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "purged expired or used link tokens"),
             Err(e) => tracing::warn!(error = %e, "purging link tokens failed"),
+        }
+        match passkeys.purge_expired_ceremonies().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "purged expired passkey ceremonies"),
+            Err(e) => tracing::warn!(error = %e, "purging passkey ceremonies failed"),
         }
         let before = clock.now() - chrono::Duration::days(MAIL_RECORDS_KEPT_DAYS);
         match outbox.purge_done(before).await {

@@ -4,3 +4,4 @@ pub mod auth;
 pub mod content;
 pub mod health;
 pub mod keys;
+pub mod passkeys;

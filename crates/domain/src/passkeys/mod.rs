@@ -129,11 +129,7 @@ pub trait PasskeyStore: Send + Sync {
     async fn delete_all_for_user(&self, user: UserId) -> Result<u64, StoreError>;
     /// The account a passkey signs in to.
     async fn login(&self, user: UserId) -> Result<Option<LoginRecord>, StoreError>;
-    async fn insert_ceremony(
-        &self,
-        id_hash: &str,
-        ceremony: &Ceremony,
-    ) -> Result<(), StoreError>;
+    async fn insert_ceremony(&self, id_hash: &str, ceremony: &Ceremony) -> Result<(), StoreError>;
     /// Removes the ceremony and returns it; `None` if there is none, or a
     /// concurrent request took it first (one delete wins).
     async fn take_ceremony(&self, id_hash: &str) -> Result<Option<Ceremony>, StoreError>;

@@ -62,7 +62,10 @@ fn parse_name(raw: &str) -> Result<String, Error> {
         ));
     }
     if name.chars().any(char::is_control) {
-        return Err(Error::invalid("name", "must not contain control characters"));
+        return Err(Error::invalid(
+            "name",
+            "must not contain control characters",
+        ));
     }
     Ok(name.to_owned())
 }
@@ -148,14 +151,18 @@ impl PasskeyService {
     ) -> Result<PasskeyInfo, Error> {
         let name = parse_name(name)?;
         let login = self.caller(user).await?;
-        let ceremony = self.take(ceremony_id).await?;
+        let ceremony = self.take(ceremony_id).await.inspect_err(log_refusal)?;
         if ceremony.kind != CeremonyKind::Register || ceremony.user_id != Some(user) {
-            return Err(refused(PasskeyFailure::WrongCeremony));
+            let e = refused(PasskeyFailure::WrongCeremony);
+            log_refusal(&e);
+            return Err(e);
         }
         let verified = self
             .deps
             .verifier
-            .finish_registration(&ceremony.state, credential)?;
+            .finish_registration(&ceremony.state, credential)
+            .map_err(Error::from)
+            .inspect_err(log_refusal)?;
         let info = self
             .deps
             .store
@@ -240,6 +247,7 @@ impl PasskeyService {
         self.throttle
             .passkey_attempt(&client.addr, self.sign_in(ceremony_id, credential, client))
             .await
+            .inspect_err(log_refusal)
     }
 
     async fn sign_in(
@@ -334,4 +342,11 @@ fn warn_cloned(user: UserId, passkey: i64, stored: u32, presented: Option<u32>) 
         presented_counter = ?presented,
         "passkey sign counter went backwards: possibly a cloned authenticator; sign-in refused"
     );
+}
+
+/// Why a passkey was refused, for the log (the answer never says).
+fn log_refusal(e: &Error) {
+    if let Error::PasskeyRefused(why) = e {
+        tracing::info!(reason = ?why, "passkey refused");
+    }
 }

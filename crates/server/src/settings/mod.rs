@@ -103,9 +103,11 @@ mod env;
 mod secrets;
 #[cfg(test)]
 mod tests;
+mod webauthn;
 
 use env::*;
 pub use secrets::*;
+pub use webauthn::WebauthnSettings;
 
 /// The deployment profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +153,7 @@ pub struct Settings {
     pub data: DataSettings,
     pub rate_limit: RateLimitSettings,
     pub mail: MailSettings,
+    pub webauthn: WebauthnSettings,
     #[serde(default)]
     pub bootstrap: BootstrapSettings,
     #[serde(default)]
@@ -624,6 +627,7 @@ impl Settings {
         if let Err(e) = self.metrics.check(self.profile) {
             problems.push(e.to_string());
         }
+        problems.extend(self.webauthn.problems(self.profile));
         if self.mail.transport == MailTransport::Smtp && self.mail.smtp_url.is_none() {
             problems.push(
                 "mail.transport = \"smtp\" needs mail.smtp_url (ROLEGATE__MAIL__SMTP_URL)"
