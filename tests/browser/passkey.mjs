@@ -70,6 +70,7 @@ const pages = http.createServer((req, res) => {
     res.end(page_html);
     return;
   }
+  if (req.url === '/favicon.ico') { res.writeHead(204); res.end(); return; }
   if (!req.url.startsWith('/api/')) { res.writeHead(404); res.end(); return; }
   const upstream = http.request(`${api}${req.url}`, { method: req.method, headers: req.headers }, (up) => {
     res.writeHead(up.statusCode, up.headers);
