@@ -111,8 +111,8 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	@if [ -x ../shared/tools/check-layers ]; then ../shared/tools/check-layers; else echo "check-layers not found beside the checkout: skipped"; fi
-	@$(CARGO) run -q --bin rolegate -- openapi > target/openapi.json
-	@diff -u docs/openapi.json target/openapi.json || { echo "docs/openapi.json is stale: run make openapi"; exit 1; }
+	@$(CARGO) run -q --bin rolegate -- openapi > $${CARGO_TARGET_DIR:-target}/openapi.json
+	@diff -u docs/openapi.json $${CARGO_TARGET_DIR:-target}/openapi.json || { echo "docs/openapi.json is stale: run make openapi"; exit 1; }
 
 fmt:
 	$(CARGO) fmt --all
