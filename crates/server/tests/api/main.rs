@@ -26,6 +26,7 @@ mod lockout;
 mod logs;
 mod metrics;
 mod migrate_cli;
+mod passkey_ceremonies;
 mod passkeys;
 mod persistence;
 mod proxy;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, captured_logs, expect_error, python, spawn_app, unique_name};
 
 /// The origin the suite's pages "run" on: `webauthn.origins` of the test settings.
-const ORIGIN: &str = "http://localhost:8080";
+pub(crate) const ORIGIN: &str = "http://localhost:8080";
 const PASSWORD: &str = "a good long password";
 
 /// One software authenticator holding one credential (after `create`).
@@ -94,7 +94,12 @@ impl Drop for SoftAuthenticator {
     }
 }
 
-async fn post_auth(app: &TestApp, path: &str, token: &str, body: &Value) -> reqwest::Response {
+pub(crate) async fn post_auth(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    body: &Value,
+) -> reqwest::Response {
     app.client
         .post(app.url(path))
         .bearer_auth(token)
@@ -105,7 +110,7 @@ async fn post_auth(app: &TestApp, path: &str, token: &str, body: &Value) -> reqw
 }
 
 /// Starts a registration: (ceremony id, options).
-async fn start_registration(app: &TestApp, token: &str) -> (String, Value) {
+pub(crate) async fn start_registration(app: &TestApp, token: &str) -> (String, Value) {
     let res = post_auth(app, "/api/auth/passkeys/register/start", token, &json!({})).await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
@@ -116,7 +121,12 @@ async fn start_registration(app: &TestApp, token: &str) -> (String, Value) {
 }
 
 /// Registers the authenticator's credential for the token's user; returns the passkey.
-async fn register(app: &TestApp, token: &str, key: &SoftAuthenticator, name: &str) -> Value {
+pub(crate) async fn register(
+    app: &TestApp,
+    token: &str,
+    key: &SoftAuthenticator,
+    name: &str,
+) -> Value {
     let (ceremony, options) = start_registration(app, token).await;
     let credential = key.create(&options).await;
     let res = post_auth(
@@ -131,7 +141,7 @@ async fn register(app: &TestApp, token: &str, key: &SoftAuthenticator, name: &st
 }
 
 /// Starts a passkey sign-in: (ceremony id, options).
-async fn start_signin(app: &TestApp, username: Option<&str>) -> (String, Value) {
+pub(crate) async fn start_signin(app: &TestApp, username: Option<&str>) -> (String, Value) {
     let body = username.map_or(json!({}), |u| json!({"username": u}));
     let res = app.post_json("/api/auth/passkeys/login/start", &body).await;
     assert_eq!(res.status(), 200);
@@ -142,7 +152,11 @@ async fn start_signin(app: &TestApp, username: Option<&str>) -> (String, Value) 
     )
 }
 
-async fn finish_signin(app: &TestApp, ceremony: &str, credential: &Value) -> reqwest::Response {
+pub(crate) async fn finish_signin(
+    app: &TestApp,
+    ceremony: &str,
+    credential: &Value,
+) -> reqwest::Response {
     app.post_json(
         "/api/auth/passkeys/login/finish",
         &json!({"ceremonyId": ceremony, "credential": credential}),
@@ -151,7 +165,7 @@ async fn finish_signin(app: &TestApp, ceremony: &str, credential: &Value) -> req
 }
 
 /// A whole passkey sign-in.
-async fn passkey_signin(
+pub(crate) async fn passkey_signin(
     app: &TestApp,
     key: &SoftAuthenticator,
     username: Option<&str>,
