@@ -139,6 +139,13 @@ impl Application {
                 "cors.allowed_origins is empty: every browser origin is refused (fine for an API used only by servers; otherwise set ROLEGATE__CORS__ALLOWED_ORIGINS)"
             );
         }
+        if settings.profile == crate::settings::Profile::Production
+            && settings.webauthn.rp_id == "localhost"
+        {
+            tracing::warn!(
+                "webauthn.rp_id is \"localhost\": passkeys work only on this machine (set ROLEGATE__WEBAUTHN__RP_ID and ROLEGATE__WEBAUTHN__ORIGINS to the site's domain and origins)"
+            );
+        }
         let db = open_database(&settings).await?;
         Self::build_with_database(settings, db).await
     }

@@ -48,3 +48,52 @@ impl WebauthnSettings {
         problems
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(rp_id: &str, origins: &[&str]) -> WebauthnSettings {
+        WebauthnSettings {
+            rp_id: rp_id.into(),
+            rp_name: "rolegate".into(),
+            origins: origins.iter().map(|o| (*o).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_development_default_works() {
+        let s = settings("localhost", &["http://localhost:8080"]);
+        assert!(s.problems(Profile::Development).is_empty());
+        assert!(s.problems(Profile::Production).is_empty());
+    }
+
+    #[test]
+    fn origins_must_fit_the_rp_id_and_exist() {
+        let none = settings("example.com", &[]);
+        assert!(
+            none.problems(Profile::Development)
+                .iter()
+                .any(|p| p.contains("at least one origin")),
+            "{:?}",
+            none.problems(Profile::Development)
+        );
+        let elsewhere = settings("example.com", &["https://example.org"]);
+        assert!(!elsewhere.problems(Profile::Development).is_empty());
+        let sub = settings(
+            "example.com",
+            &["https://auth.example.com", "https://example.com"],
+        );
+        assert!(sub.problems(Profile::Production).is_empty());
+        let junk = settings("example.com", &["not a url"]);
+        assert!(!junk.problems(Profile::Development).is_empty());
+        let empty = settings(" ", &["https://example.com"]);
+        assert!(!empty.problems(Profile::Development).is_empty());
+    }
+
+    #[test]
+    fn production_wants_https_origins() {
+        let plain = settings("example.com", &["http://example.com"]);
+        assert!(!plain.problems(Profile::Production).is_empty());
+    }
+}
