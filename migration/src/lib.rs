@@ -12,6 +12,7 @@ mod m20261127_000004_audit_events;
 mod m20261201_000005_refresh_seal_aead;
 mod m20261202_000006_account_lifecycle;
 mod m20261210_000007_passkeys;
+mod m20261210_000008_mfa;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_refresh_seal_aead::Migration),
             Box::new(m20261202_000006_account_lifecycle::Migration),
             Box::new(m20261210_000007_passkeys::Migration),
+            Box::new(m20261210_000008_mfa::Migration),
         ]
     }
 }

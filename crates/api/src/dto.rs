@@ -347,3 +347,92 @@ pub struct SessionResponse {
     /// Whether the calling access token belongs to this session.
     pub current: bool,
 }
+
+/// The answer to a sign-in whose password checked out for a user with a
+/// second factor: no session yet; finish at `POST /api/auth/signin/mfa`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "mfaRequired": true, "mfaToken": "Jt0cS2mS1o2-5hC3p8bX0Zr8YyQ2mJm2mH8o2bXx3aQ",
+    "methods": ["totp", "recovery_code"], "expiresIn": 300
+}))]
+pub struct MfaRequiredResponse {
+    /// Always `true`.
+    pub mfa_required: bool,
+    /// Single use, valid for `expiresIn` seconds and at most 5 wrong codes.
+    pub mfa_token: String,
+    /// The second factors the user has: `totp`, `recovery_code`, `passkey`.
+    pub methods: Vec<String>,
+    pub expires_in: u64,
+}
+
+/// The second step of a sign-in: the `mfaToken` and exactly one of `code`
+/// (from the authenticator app) or `recoveryCode`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"mfaToken": "Jt0cS2mS1o2-5hC3p8bX0Zr8YyQ2mJm2mH8o2bXx3aQ", "code": "492039"}))]
+pub struct SigninMfaRequest {
+    pub mfa_token: String,
+    /// A 6-digit code from the authenticator app.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// One of the recovery codes (`xxxxx-xxxxx`; case and dashes do not matter).
+    #[serde(default)]
+    pub recovery_code: Option<String>,
+}
+
+/// A password re-entered to confirm a change of second factors.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"password": "correct horse battery staple"}))]
+pub struct PasswordConfirmation {
+    pub password: String,
+}
+
+/// A TOTP enrolment: add it to an authenticator app, then confirm a code.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+    "otpauthUrl": "otpauth://totp/rolegate:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=rolegate",
+    "qrPng": "data:image/png;base64,iVBORw0KGgo…"
+}))]
+pub struct TotpEnrolmentResponse {
+    /// The secret in Base32, for typing in.
+    pub secret: String,
+    pub otpauth_url: String,
+    /// The `otpauth://` URI as a QR code, a PNG data URL.
+    pub qr_png: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"code": "492039"}))]
+pub struct TotpCode {
+    /// A 6-digit code from the authenticator app.
+    pub code: String,
+}
+
+/// Recovery codes: shown this once, each usable once instead of a code.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"recoveryCodes": ["k7m2q-x9d4a", "p3n8w-z5c2h"]}))]
+pub struct RecoveryCodesResponse {
+    pub recovery_codes: Vec<String>,
+}
+
+/// The caller's second factors.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"methods": ["totp", "recovery_code"]}))]
+pub struct MfaMethodsResponse {
+    /// `totp`, `recovery_code`, `passkey`.
+    pub methods: Vec<String>,
+}
+
+/// A sign-in's answer: the session, or the second step it needs.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum SigninAnswer {
+    Session(SigninResponse),
+    SecondFactor(MfaRequiredResponse),
+}

@@ -258,6 +258,26 @@ impl From<Error> for ApiError {
                 "invalid_token",
                 "This link is invalid or has expired. Please ask for a new one.",
             ),
+            Error::InvalidMfaCode => Self::Unauthorized {
+                code: "invalid_mfa_code",
+                message: "Invalid or already used code.".into(),
+            },
+            Error::InvalidMfaToken => Self::Unauthorized {
+                code: "invalid_mfa_token",
+                message: "The sign-in has expired or was used. Please sign in again.".into(),
+            },
+            Error::MfaAlreadyEnabled => conflict(
+                "mfa_already_enabled",
+                "Two-factor authentication with an app is enabled already; remove it first.".into(),
+            ),
+            Error::MfaNotPending => conflict(
+                "mfa_not_pending",
+                "No enrolment waits for a code: start one with POST /api/auth/mfa/totp.".into(),
+            ),
+            Error::MfaNotEnabled => conflict(
+                "mfa_not_enabled",
+                "Two-factor authentication is not enabled.".into(),
+            ),
             Error::EmailNotVerified => forbidden(
                 "email_not_verified",
                 "Please verify your e-mail address first: follow the link we sent you, or ask for a new one.".into(),

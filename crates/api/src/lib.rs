@@ -83,6 +83,10 @@ pub struct AppState {
     pub admin: AdminService,
     pub accounts: AccountService,
     pub passkeys: PasskeyService,
+    /// TOTP enrolment and recovery codes.
+    pub mfa: rolegate_domain::MfaService,
+    /// Refuse `/api/admin` to tokens without a second factor (`auth.admin_requires_mfa`).
+    pub admin_requires_mfa: bool,
     pub verifier: TokenVerifier,
     /// The public verification keys, served at `/.well-known/jwks.json`.
     pub jwks: Arc<rolegate_auth::JwkSet>,
@@ -189,15 +193,25 @@ fn routes(cfg: &mut ServiceConfig<'_>) {
                 .service(handlers::passkeys::list)
                 .service(handlers::passkeys::delete)
                 .service(handlers::passkeys::start_signin)
-                .service(handlers::passkeys::finish_signin),
+                .service(handlers::passkeys::finish_signin)
+                .service(handlers::mfa::signin_mfa)
+                .service(handlers::mfa::methods)
+                .service(handlers::mfa::enrol_totp)
+                .service(handlers::mfa::confirm_totp)
+                .service(handlers::mfa::remove_totp)
+                .service(handlers::mfa::regenerate_recovery_codes),
         )
         .service(
             utoipa_actix_web::scope("/api/admin")
+                .wrap(actix_web::middleware::from_fn(
+                    handlers::mfa::admin_requires_mfa,
+                ))
                 .service(handlers::admin::list_users)
                 .service(handlers::admin::get_user)
                 .service(handlers::admin::set_user_roles)
                 .service(handlers::admin::update_user)
                 .service(handlers::admin::unlock_user)
+                .service(handlers::admin::reset_user_mfa)
                 .service(handlers::admin::delete_user)
                 .service(handlers::admin::list_roles)
                 .service(handlers::admin::create_role)

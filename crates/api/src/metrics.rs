@@ -95,6 +95,8 @@ impl ApiMetrics {
         let outcome = match result {
             Ok(_) => "success",
             Err(Error::InvalidCredentials) => "wrong_password",
+            Err(Error::InvalidMfaCode) => "wrong_code",
+            Err(Error::InvalidMfaToken) => "invalid_mfa_token",
             Err(Error::RateLimited(_)) => "throttled",
             Err(Error::Overloaded) => "shed",
             Err(Error::AccountDisabled) => "disabled",

@@ -28,6 +28,7 @@ fn subject() -> AccessSubject {
             .map(|p| rolegate_domain::Permission::parse(p).unwrap())
             .collect(),
         session: None,
+        amr: vec![],
     }
 }
 
@@ -80,6 +81,7 @@ fn claims(c: &mut Criterion) {
         roles: vec!["user".into(), "moderator".into()],
         perms: vec!["content:read".into(), "users:read".into()],
         sid: None,
+        amr: vec![],
     };
     let json = serde_json::to_vec(&claims).unwrap();
     c.bench_function("claims serialise", |b| {

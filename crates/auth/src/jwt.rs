@@ -125,6 +125,7 @@ impl TokenIssuer for TokenService {
                 .map(|p| p.as_str().to_owned())
                 .collect(),
             sid: subject.session.clone(),
+            amr: subject.amr.iter().map(|m| m.as_str().to_owned()).collect(),
         };
         Ok(IssuedToken {
             token: self.sign(&claims)?,
@@ -169,6 +170,7 @@ mod tests {
             roles: vec![RoleName::user(), RoleName::admin()],
             permissions: vec![Permission::parse("users:read").unwrap()],
             session: None,
+            amr: vec![],
         }
     }
 

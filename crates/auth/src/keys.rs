@@ -240,6 +240,7 @@ mod tests {
                 roles: vec![RoleName::user()],
                 permissions: vec![],
                 session: None,
+                amr: vec![],
             })
             .unwrap()
             .token

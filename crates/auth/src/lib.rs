@@ -3,6 +3,7 @@
 //! Verification is `rolegate-guard`'s (re-exported): other services depend on
 //! that crate alone, not on this one.
 
+pub mod factors;
 pub mod jwt;
 pub mod keys;
 #[cfg(feature = "passkeys")]
@@ -10,6 +11,7 @@ pub mod passkeys;
 pub mod password;
 pub mod refresh;
 
+pub use factors::{MfaKey, TotpFactors};
 pub use jsonwebtoken::jwk::JwkSet;
 pub use jwt::{
     AccessClaims, JwtConfig, KeyError, TokenService, TokenVerifier, VerifierConfig, VerifyError,

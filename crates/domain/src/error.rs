@@ -169,6 +169,22 @@ pub enum Error {
     /// unknown, used, voided or expired.
     #[error("invalid or expired token")]
     InvalidToken,
+    /// A second-factor code (TOTP or recovery code) that is wrong, used or
+    /// out of its time window.
+    #[error("invalid second-factor code")]
+    InvalidMfaCode,
+    /// An `mfaToken` that is unknown, used, expired or voided.
+    #[error("invalid or expired mfaToken")]
+    InvalidMfaToken,
+    /// TOTP is active already (remove it first).
+    #[error("TOTP is enabled already")]
+    MfaAlreadyEnabled,
+    /// No TOTP enrolment waits for confirmation.
+    #[error("no TOTP enrolment is pending")]
+    MfaNotPending,
+    /// The caller has no second factor of this kind.
+    #[error("no second factor is enabled")]
+    MfaNotEnabled,
     /// Sign-in refused until the address is verified.
     #[error("the e-mail address is not verified")]
     EmailNotVerified,

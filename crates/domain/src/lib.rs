@@ -18,6 +18,7 @@
 //! | [`throttle`] | rate limits around sign-in, sign-up and refresh |
 //! | [`admin`] | administration and its rules |
 //! | [`mail`] | mail: composing, the outbox, delivery with retries |
+//! | [`mfa`] | second factors: TOTP, recovery codes, the two-step sign-in, `amr` |
 //! | [`testing`] | in-memory ports, for fast rule tests (feature `testing`) |
 
 pub mod access;
@@ -29,6 +30,7 @@ pub mod clock;
 pub mod error;
 pub mod health;
 pub mod mail;
+pub mod mfa;
 pub mod page;
 pub mod passkeys;
 pub mod roles;
@@ -60,6 +62,10 @@ pub use health::HealthCheck;
 pub use mail::{
     Composed, DeliveryPolicy, MailComposer, MailKind, MailOutbox, MailSender, Message, NewMail,
     Postman, QueuedMail, SendError,
+};
+pub use mfa::{
+    AuthMethod, ChallengeRecord, FactorError, FactorSecrets, MfaChallenge, MfaMethod, MfaProof,
+    MfaService, MfaStore, NewChallenge, PendingSignIn, SignInStep, TotpEnrolment, TotpRecord,
 };
 pub use page::{Page, PageRequest};
 pub use passkeys::{

@@ -14,6 +14,8 @@ pub struct AccessSubject {
     pub permissions: Vec<Permission>,
     /// The session the token belongs to (its `sid` claim).
     pub session: Option<String>,
+    /// How the session was opened (its `amr` claim).
+    pub amr: Vec<crate::mfa::AuthMethod>,
 }
 
 /// A freshly issued access token.

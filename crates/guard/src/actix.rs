@@ -53,7 +53,7 @@ use rolegate_domain::access::PermissionName;
 use crate::guard::{Decision, Guard, decide, decide_after_refresh, token_from_headers};
 use crate::{
     AuthUser, GuardError, Permissions, RequireAllPermissions, RequireAnyPermission, RequireAnyRole,
-    RequirePermission, Roles, TokenVerifier,
+    RequireMfa, RequirePermission, Roles, TokenVerifier,
 };
 
 /// Installs `verifier` for the extractors of an app, as
@@ -159,6 +159,7 @@ from_request!(RequireAnyRole<R>, R: Roles);
 from_request!(RequirePermission<P>, P: PermissionName);
 from_request!(RequireAnyPermission<P>, P: Permissions);
 from_request!(RequireAllPermissions<P>, P: Permissions);
+from_request!(RequireMfa<G>, G: Guard);
 
 impl ResponseError for GuardError {
     fn status_code(&self) -> StatusCode {

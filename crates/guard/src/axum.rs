@@ -36,6 +36,7 @@ use ::axum::http::request::Parts;
 use ::axum::response::{IntoResponse, Response};
 use rolegate_domain::access::PermissionName;
 
+use crate::RequireMfa;
 use crate::guard::{Guard, authorize, token_from_headers};
 use crate::{
     AuthUser, GuardError, Permissions, RequireAllPermissions, RequireAnyPermission, RequireAnyRole,
@@ -80,6 +81,18 @@ from_request_parts!(RequireAnyRole<R>, R: Roles);
 from_request_parts!(RequirePermission<P>, P: PermissionName);
 from_request_parts!(RequireAnyPermission<P>, P: Permissions);
 from_request_parts!(RequireAllPermissions<P>, P: Permissions);
+impl<S, G> FromRequestParts<S> for RequireMfa<G>
+where
+    TokenVerifier: FromRef<S>,
+    S: Send + Sync,
+    G: Guard + Send,
+{
+    type Rejection = GuardError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        extract(parts, TokenVerifier::from_ref(state)).await
+    }
+}
 
 impl IntoResponse for GuardError {
     fn into_response(self) -> Response {

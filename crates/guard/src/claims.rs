@@ -48,6 +48,11 @@ pub struct AccessClaims {
     /// in tokens from before sessions were named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// How the session's holder signed in (RFC 8176): `["pwd"]`,
+    /// `["pwd","otp"]`, `["hwk"]`, `["pwd","hwk"]`; absent in tokens from
+    /// before it was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 impl AccessClaims {
@@ -64,6 +69,14 @@ impl AccessClaims {
     /// Whether the token grants `permission` (e.g. `"users:write"`).
     pub fn has_permission(&self, permission: &str) -> bool {
         self.perms.iter().any(|p| p == permission)
+    }
+
+    /// Whether the holder signed in with more than a password: a one-time
+    /// code (`otp`), a passkey (`hwk`) or an explicit `mfa`.
+    pub fn is_multi_factor(&self) -> bool {
+        self.amr
+            .iter()
+            .any(|m| matches!(m.as_str(), "otp" | "hwk" | "mfa"))
     }
 }
 

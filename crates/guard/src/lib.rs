@@ -44,6 +44,7 @@
 //!     roles: vec!["user".into()],
 //!     perms: vec!["content:read".into()],
 //!     sid: None,
+//!     amr: vec![],
 //! };
 //! let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret))?;
 //!
@@ -87,8 +88,8 @@ pub mod axum;
 pub use claims::AccessClaims;
 pub use guard::{
     Admin, AuthUser, ErrorBody, Guard, GuardError, MAX_TOKEN_LEN, Moderator, Permissions,
-    RequireAllPermissions, RequireAnyPermission, RequireAnyRole, RequirePermission, RequireRole,
-    Role, Roles, authorize, token_from_headers,
+    RequireAllPermissions, RequireAnyPermission, RequireAnyRole, RequireMfa, RequirePermission,
+    RequireRole, Role, Roles, authorize, mfa_required, token_from_headers,
 };
 #[cfg(feature = "remote")]
 pub use remote::RemoteJwks;

@@ -7,6 +7,7 @@ mod admin;
 mod attempts;
 mod entities;
 mod error;
+mod mfa;
 mod outbox;
 mod passkeys;
 mod sessions;

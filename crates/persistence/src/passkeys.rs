@@ -40,6 +40,25 @@ fn count_of(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(0)
 }
 
+/// Deletes every passkey of `user` (and its open ceremonies) in the
+/// caller's transaction; returns how many passkeys went.
+pub(crate) async fn delete_passkeys(
+    conn: &impl sea_orm::ConnectionTrait,
+    user: UserId,
+) -> Result<u64, StoreError> {
+    webauthn_challenges::Entity::delete_many()
+        .filter(webauthn_challenges::Column::UserId.eq(user.0))
+        .exec(conn)
+        .await
+        .map_err(map_db_err)?;
+    let deleted = passkeys::Entity::delete_many()
+        .filter(passkeys::Column::UserId.eq(user.0))
+        .exec(conn)
+        .await
+        .map_err(map_db_err)?;
+    Ok(deleted.rows_affected)
+}
+
 #[async_trait]
 impl PasskeyStore for Database {
     async fn user_handle(&self, user: UserId) -> Result<Option<String>, StoreError> {
@@ -155,12 +174,7 @@ impl PasskeyStore for Database {
     }
 
     async fn delete_all_for_user(&self, user: UserId) -> Result<u64, StoreError> {
-        let deleted = passkeys::Entity::delete_many()
-            .filter(passkeys::Column::UserId.eq(user.0))
-            .exec(&self.conn)
-            .await
-            .map_err(map_db_err)?;
-        Ok(deleted.rows_affected)
+        delete_passkeys(&self.conn, user).await
     }
 
     async fn login(&self, user: UserId) -> Result<Option<LoginRecord>, StoreError> {

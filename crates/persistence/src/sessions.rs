@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rolegate_domain::{
-    ClientInfo, NewRefreshToken, RefreshRecord, SessionStore, StoreError, UserId,
+    AuthMethod, ClientInfo, NewRefreshToken, RefreshRecord, SessionStore, StoreError, UserId,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -34,6 +34,7 @@ fn active(t: NewRefreshToken) -> refresh_tokens::ActiveModel {
         user_agent: Set(t.client.user_agent),
         client_addr: Set(Some(t.client.addr).filter(|a| !a.is_empty())),
         session_started_at: Set(Some(t.session_started_at)),
+        amr: Set(Some(AuthMethod::join(&t.amr))),
         ..Default::default()
     }
 }
@@ -56,6 +57,7 @@ impl From<refresh_tokens::Model> for RefreshRecord {
                 addr: m.client_addr.unwrap_or_default(),
                 user_agent: m.user_agent,
             },
+            amr: AuthMethod::split(m.amr.as_deref()),
         }
     }
 }

@@ -187,6 +187,14 @@ impl Application {
             crate::settings::AttemptStoreKind::Database => store.clone(),
         };
         let admin = admin_service(&db, hasher.clone(), clock.clone(), attempts.clone());
+        let mfa_key = settings.mfa_key()?;
+        if mfa_key.is_none() && rolegate_domain::MfaStore::any_enrolled(&db).await? {
+            anyhow::bail!(
+                "production: users have second factors but no auth.mfa_encryption_key is \
+                 configured (set ROLEGATE__AUTH__MFA_ENCRYPTION_KEY or _FILE to the key their \
+                 secrets were sealed with)"
+            );
+        }
         if settings.bootstrap.enabled() {
             bootstrap_admin(&settings, &admin).await?;
         }
@@ -198,6 +206,11 @@ impl Application {
                 tokens: Arc::new(tokens.clone()),
                 refresh: Arc::new(OpaqueRefreshTokens),
                 clock: clock.clone(),
+                mfa: store.clone(),
+                factors: Arc::new(rolegate_auth::TotpFactors::new(
+                    mfa_key.as_ref(),
+                    &settings.auth.mfa_issuer,
+                )),
             },
             AuthPolicy {
                 open_role_signup: settings.auth.open_role_signup,
@@ -209,6 +222,7 @@ impl Application {
             },
         );
         let throttle = Throttle::new(attempts, clock.clone(), settings.rate_limit.limits());
+        let mfa = rolegate_domain::MfaService::new(auth.clone(), throttle.clone());
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let (composer, sender) = mail_adapters(&settings)?;
         let policy = DeliveryPolicy {
@@ -288,6 +302,7 @@ impl Application {
                 throttle: throttle.clone(),
                 accounts: accounts.clone(),
                 passkeys: passkeys.clone(),
+                mfa: mfa.clone(),
                 outbox: store.clone(),
                 clock: clock.clone(),
             },
@@ -299,6 +314,8 @@ impl Application {
             admin,
             accounts,
             passkeys,
+            mfa,
+            admin_requires_mfa: settings.auth.admin_requires_mfa,
             verifier,
             jwks: Arc::new(tokens.keys().jwks().clone()),
             discovery: settings.auth.openid_discovery.then(|| {
@@ -308,7 +325,7 @@ impl Application {
                     "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
                     "id_token_signing_alg_values_supported": [format!("{:?}", tokens.keys().algorithm())],
                     "subject_types_supported": ["public"],
-                    "claims_supported": ["iss", "aud", "sub", "exp", "iat", "jti", "name", "roles", "perms", "sid"],
+                    "claims_supported": ["iss", "aud", "sub", "exp", "iat", "jti", "name", "roles", "perms", "sid", "amr"],
                 }))
             }),
             health: store,
@@ -521,6 +538,7 @@ struct Purges {
     throttle: Throttle,
     accounts: AccountService,
     passkeys: PasskeyService,
+    mfa: rolegate_domain::MfaService,
     outbox: Arc<dyn rolegate_domain::MailOutbox>,
     clock: Arc<dyn Clock>,
 }
@@ -538,6 +556,7 @@ async fn purge_expired(
         throttle,
         accounts,
         passkeys,
+        mfa,
         outbox,
         clock,
     } = p;
@@ -546,6 +565,11 @@ async fn purge_expired(
         tokio::select! {
             _ = ticker.tick() => {}
             _ = stop.wait_for(|stop| *stop) => return,
+        }
+        match mfa.purge_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "purged expired second steps of sign-ins"),
+            Err(e) => tracing::warn!(error = %e, "purging second steps of sign-ins failed"),
         }
         match accounts.purge_expired_tokens().await {
             Ok(0) => {}

@@ -61,6 +61,7 @@ pub async fn change_password(
             &current,
             &body.new_password,
             &client,
+            &super::mfa::amr_of(&user),
         )
         .await?;
     Ok(HttpResponse::Ok().json(super::auth::signin_response(signed_in)))

@@ -284,6 +284,40 @@ pub async fn unlock_user(
     Ok(HttpResponse::Ok().json(profile(user)))
 }
 
+/// Reset a user's second factors.
+///
+/// For a user who lost their device: the authenticator app, the recovery
+/// codes and passkeys go; the user signs in with the password alone until
+/// they enrol again. Sessions stay. Audited as `user.mfa.reset`. The caller
+/// must hold every permission the user holds (403 `escalation`).
+#[utoipa::path(
+    tag = "admin",
+    params(("id" = i64, Path, description = "The user's id")),
+    security(("bearer" = []), ("x-access-token" = [])),
+    extensions(("x-required-permission" = json!(UsersWrite::NAME))),
+    responses(
+        (status = 200, description = "Reset: the user", body = AdminUser),
+        (status = 400, description = "The id is not an integer", body = ErrorBody),
+        (status = 401, description = "No token or invalid token", body = ErrorBody),
+        (status = 403, description = "Lacks the required permission, and every permission the user holds; or `mfa_required` (`auth.admin_requires_mfa`)", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "The user or the caller's permissions changed meanwhile (concurrent_change)", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+#[delete("/users/{id}/mfa")]
+pub async fn reset_user_mfa(
+    state: web::Data<AppState>,
+    who: RequirePermission<UsersWrite>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let user = state
+        .admin
+        .reset_user_mfa(who.granted, UserId(id.into_inner()))
+        .await?;
+    Ok(HttpResponse::Ok().json(profile(user)))
+}
+
 /// Delete a user with their roles and sessions.
 ///
 /// The caller must hold every permission the user holds (403 `escalation`).

@@ -2,12 +2,14 @@
 //! domain types, call the use case, shape the response.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use rolegate_domain::{Email, Error, FieldErrors, Password, RoleName, SignUp, UserId, Username};
+use rolegate_domain::{
+    Email, Error, FieldErrors, Password, RoleName, SignInStep, SignUp, UserId, Username,
+};
 
 use crate::AppState;
 use crate::dto::{
-    MeResponse, MessageResponse, RefreshRequest, RefreshResponse, SigninRequest, SigninResponse,
-    SignupRequest,
+    MeResponse, MessageResponse, MfaRequiredResponse, RefreshRequest, RefreshResponse,
+    SigninAnswer, SigninRequest, SigninResponse, SignupRequest,
 };
 use crate::error::{ApiError, ErrorBody, authority};
 use crate::extract::{client_info, client_ip};
@@ -120,7 +122,7 @@ pub async fn signup(
     tag = "auth",
     request_body = SigninRequest,
     responses(
-        (status = 200, description = "Signed in", body = SigninResponse),
+        (status = 200, description = "Signed in; or, for a user with a second factor, `mfaRequired` with the `mfaToken` for `POST /api/auth/signin/mfa` (no session yet)", body = SigninAnswer),
         (status = 400, description = "Malformed request", body = ErrorBody),
         (status = 401, description = "Invalid username or password", body = ErrorBody,
             example = json!({"error": "invalid_credentials", "message": "Invalid username or password."})),
@@ -156,7 +158,7 @@ pub async fn signin(
     if let Some(metrics) = &state.metrics.0 {
         metrics.sign_in(&result);
     }
-    let signed_in = result.map_err(|e| match e {
+    let step = result.map_err(|e| match e {
         // The tutorial's words, for an unknown user too (it said
         // "User Not found." with 404 there: enumeration, not kept).
         Error::InvalidCredentials if state.http.tutorial_answers => ApiError::Unauthorized {
@@ -165,7 +167,19 @@ pub async fn signin(
         },
         other => other.into(),
     })?;
-    Ok(HttpResponse::Ok().json(signin_response(signed_in)))
+    Ok(HttpResponse::Ok().json(match step {
+        SignInStep::Done(signed_in) => SigninAnswer::Session(signin_response(*signed_in)),
+        SignInStep::SecondFactor(challenge) => SigninAnswer::SecondFactor(MfaRequiredResponse {
+            mfa_required: true,
+            mfa_token: challenge.token,
+            methods: challenge
+                .methods
+                .iter()
+                .map(|m| m.as_str().to_owned())
+                .collect(),
+            expires_in: challenge.expires_in,
+        }),
+    }))
 }
 
 /// Exchange a refresh token for a new access token and a new refresh token.

@@ -4,4 +4,5 @@ pub mod auth;
 pub mod content;
 pub mod health;
 pub mod keys;
+pub mod mfa;
 pub mod passkeys;

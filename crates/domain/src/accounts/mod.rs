@@ -174,5 +174,5 @@ pub trait AccountStore: Send + Sync {
     async fn purge_tokens(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
-mod service;
+pub(crate) mod service;
 pub use service::{AccountDeps, AccountPolicy, AccountService};

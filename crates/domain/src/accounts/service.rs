@@ -83,7 +83,7 @@ fn used_meanwhile(e: StoreError) -> Error {
     }
 }
 
-fn event(
+pub(crate) fn event(
     at: DateTime<Utc>,
     user: UserId,
     username: &str,
@@ -166,13 +166,15 @@ impl AccountService {
 
     /// Changes the caller's password: the current one is checked under the
     /// sign-in limits, the new one screened; every other session is revoked
-    /// and a new one opened (its tokens are the answer); a notice is mailed.
+    /// and a new one opened (its tokens are the answer) with the methods
+    /// `amr` of the caller's session; a notice is mailed.
     pub async fn change_password(
         &self,
         user: UserId,
         current: &Password,
         new_raw: &str,
         client: &ClientInfo,
+        amr: &[crate::mfa::AuthMethod],
     ) -> Result<SignedIn, Error> {
         let account = self.caller(user).await?;
         let new = new_password(
@@ -194,7 +196,7 @@ impl AccountService {
         // Read again: the check may have re-hashed the password.
         let account = self.caller(login.id).await?;
         let new_hash = self.deps.hasher.hash(&new).await?;
-        let signed_in = self.auth.open_session(&login, client).await?;
+        let signed_in = self.auth.open_session(&login, client, amr).await?;
         let now = self.deps.clock.now();
         let notice = self.mail(&Message::new(
             MailKind::PasswordChanged,

@@ -69,6 +69,10 @@ pub trait AdminStore: Send + Sync {
     /// Deletes the user with its roles and sessions. `NotFound`, `LastAdmin`, `Stale`.
     async fn delete_user(&self, id: UserId, change: Change) -> Result<(), StoreError>;
 
+    /// Deletes the user's second factors (TOTP, recovery codes, passkeys)
+    /// and pending second steps; sessions stay. `NotFound`, `Stale`.
+    async fn reset_second_factors(&self, id: UserId, change: Change) -> Result<(), StoreError>;
+
     /// A change whose effect is outside this store (clearing a user's
     /// rate-limit counters): checks its preconditions and stores its audit
     /// event, in one transaction. `Stale`.

@@ -185,6 +185,30 @@ impl AdminService {
         Ok(target)
     }
 
+    /// Resets a user's second factors (a lost device): TOTP, recovery codes
+    /// and passkeys go; the user signs in with the password alone until
+    /// they enrol again. Audited as `user.mfa.reset`; the actor must hold
+    /// every permission the user holds.
+    pub async fn reset_user_mfa(
+        &self,
+        granted: Granted<UsersWrite>,
+        id: UserId,
+    ) -> Result<UserProfile, Error> {
+        let mut actor = self.check(granted).await?;
+        let (target, catalogue) = self.target(id).await?;
+        require_outranks(&mut actor, &target)?;
+        let change = actor.change(
+            self.now(),
+            "user.mfa.reset",
+            format!("user:{id}"),
+            json!({"username": target.user.username}),
+            target_state(&target, &catalogue),
+        );
+        self.deps.admin.reset_second_factors(id, change).await?;
+        tracing::info!(actor = %actor.name, user_id = %id, "audit: second factors reset");
+        Ok(target)
+    }
+
     /// Deletes a user with their roles and sessions.
     pub async fn delete_user(&self, granted: Granted<UsersWrite>, id: UserId) -> Result<(), Error> {
         let mut actor = self.check(granted).await?;

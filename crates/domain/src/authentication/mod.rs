@@ -10,6 +10,7 @@ use crate::accounts::TokenMail;
 use crate::clock::Clock;
 use crate::dedup;
 use crate::error::Error;
+use crate::mfa::{AuthMethod, FactorSecrets, MfaStore, SignInStep};
 use crate::roles::RoleName;
 use crate::sessions::{ClientInfo, NewRefreshToken, RefreshSecrets, SessionStore};
 use crate::tokens::{AccessSubject, IssuedToken, TokenIssuer};
@@ -121,6 +122,9 @@ pub struct AuthDeps {
     pub tokens: Arc<dyn TokenIssuer>,
     pub refresh: Arc<dyn RefreshSecrets>,
     pub clock: Arc<dyn Clock>,
+    /// Second factors: their storage and arithmetic.
+    pub mfa: Arc<dyn MfaStore>,
+    pub factors: Arc<dyn FactorSecrets>,
 }
 
 /// Sign-up, sign-in, refresh and sign-out.
@@ -201,7 +205,9 @@ impl AuthService {
     }
 
     /// Checks a username and password and opens a session: an access token
-    /// and the first refresh token of a new family.
+    /// and the first refresh token of a new family — or, for a user with a
+    /// second factor, a challenge for the second step
+    /// ([`AuthService::finish_second_factor`]).
     ///
     /// An unknown (or unparsable) username costs one dummy hash verification
     /// and gives the same error as a wrong password: no user enumeration.
@@ -213,12 +219,12 @@ impl AuthService {
         username: &str,
         password: &Password,
         client: &ClientInfo,
-    ) -> Result<SignedIn, Error> {
+    ) -> Result<SignInStep, Error> {
         let login = self.check_password(username, password).await?;
         if self.policy.require_verified_email && !login.email_verified {
             return Err(Error::EmailNotVerified);
         }
-        self.open_session(&login, client).await
+        self.after_password(&login, client).await
     }
 
     /// Checks a username and password: the account, if the password is
@@ -277,10 +283,12 @@ impl AuthService {
     /// Opens a session for an account whose password checked out: an
     /// access token (with the session's id) and the first refresh token of
     /// a new family; beyond the session cap, the least recently used go.
+    /// `amr`: how the holder proved who they are (kept by refreshes).
     pub async fn open_session(
         &self,
         login: &LoginRecord,
         client: &ClientInfo,
+        amr: &[AuthMethod],
     ) -> Result<SignedIn, Error> {
         // Roles and permissions only now: a failed attempt never reads them.
         let (roles, permissions) = self.deps.users.grants_of(login.id).await?;
@@ -291,6 +299,7 @@ impl AuthService {
             roles: roles.clone(),
             permissions,
             session: Some(family.clone()),
+            amr: amr.to_vec(),
         })?;
         let now = self.deps.clock.now();
         let token = self.deps.refresh.generate();
@@ -306,6 +315,7 @@ impl AuthService {
                 expires_at,
                 session_started_at: now,
                 client: client.clone(),
+                amr: amr.to_vec(),
             })
             .await?;
         let keep = self.policy.max_sessions_per_user;

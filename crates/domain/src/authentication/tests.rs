@@ -219,6 +219,8 @@ mod sign_in_reads {
                 tokens: Arc::new(Tokens),
                 refresh: Arc::new(Secrets),
                 clock: Arc::new(SystemClock),
+                mfa: Arc::new(crate::testing::MemoryMfa::default()),
+                factors: Arc::new(crate::testing::FakeFactors::default()),
             },
             AuthPolicy::default(),
         );
@@ -234,6 +236,8 @@ mod sign_in_reads {
         let signed_in = auth
             .sign_in("ann", &right, &ClientInfo::default())
             .await
+            .unwrap()
+            .into_session()
             .unwrap();
         assert_eq!(signed_in.roles, vec![RoleName::user()]);
         assert_eq!(reads.take(), vec!["find_login", "grants_of"]);

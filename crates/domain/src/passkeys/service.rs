@@ -319,8 +319,9 @@ impl PasskeyService {
             return Err(Error::EmailNotVerified);
         }
         tracing::info!(user_id = %login.id, passkey_id = stored.id, "signed in with a passkey");
-        // amr: hwk
-        self.auth.open_session(&login, client).await
+        self.auth
+            .open_session(&login, client, &[crate::mfa::AuthMethod::Hwk])
+            .await
     }
 
     /// Deletes expired ceremonies; returns how many. Run by the server's purge loop.

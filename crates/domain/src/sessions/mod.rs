@@ -57,6 +57,8 @@ pub struct NewRefreshToken {
     pub session_started_at: DateTime<Utc>,
     /// Where the session was opened from.
     pub client: ClientInfo,
+    /// How the session was opened.
+    pub amr: Vec<crate::mfa::AuthMethod>,
 }
 
 /// A stored refresh token.
@@ -75,6 +77,7 @@ pub struct RefreshRecord {
     pub revoked: bool,
     pub session_started_at: DateTime<Utc>,
     pub client: ClientInfo,
+    pub amr: Vec<crate::mfa::AuthMethod>,
 }
 
 /// Storage of refresh tokens (hashes only), grouped in families (sessions).

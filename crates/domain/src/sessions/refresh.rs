@@ -55,6 +55,7 @@ impl AuthService {
                 expires_at,
                 session_started_at: record.session_started_at,
                 client: record.client.clone(),
+                amr: record.amr.clone(),
             };
             let sealed = self.deps.refresh.seal(&next, presented);
             if sessions
@@ -104,6 +105,7 @@ impl AuthService {
                 roles: user.user.roles,
                 permissions: user.permissions,
                 session: Some(record.family.clone()),
+                amr: record.amr.clone(),
             })?,
             refresh: IssuedRefresh {
                 token,

@@ -27,6 +27,8 @@ async fn signed_in(auth: &AuthService) -> String {
     auth.sign_in("bob", &pw, &ClientInfo::default())
         .await
         .unwrap()
+        .into_session()
+        .unwrap()
         .refresh
         .token
 }
@@ -137,6 +139,8 @@ async fn a_rotation_that_loses_to_a_revocation_is_not_treated_as_reuse() {
             tokens: Arc::new(FakeTokens),
             refresh: Arc::new(FakeSecrets::default()),
             clock: Arc::new(ManualClock::new(Utc::now())),
+            mfa: Arc::new(crate::testing::MemoryMfa::default()),
+            factors: Arc::new(crate::testing::FakeFactors::default()),
         },
         policy(),
     );

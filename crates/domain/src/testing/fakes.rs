@@ -31,6 +31,7 @@ impl SessionStore for InMemory {
             revoked: false,
             session_started_at: token.session_started_at,
             client: token.client,
+            amr: token.amr,
         });
         Ok(())
     }
@@ -271,6 +272,8 @@ impl InMemory {
                 tokens: Arc::new(FakeTokens),
                 refresh: Arc::new(FakeSecrets::default()),
                 clock,
+                mfa: Arc::new(super::MemoryMfa::default()),
+                factors: Arc::new(super::FakeFactors::default()),
             },
             policy,
         )

@@ -22,6 +22,7 @@
 //! ```
 
 mod fakes;
+mod mfa;
 mod stores;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -370,3 +371,4 @@ pub(crate) fn page_of<T: Clone>(items: &[T], page: PageRequest) -> Page<T> {
 }
 
 pub use fakes::{FakeSecrets, FakeTokens, PlainHasher};
+pub use mfa::{FakeFactors, MemoryMfa};

@@ -195,6 +195,14 @@ impl AdminStore for InMemory {
         self.admin_write(change, |_| Ok(()))
     }
 
+    /// Second factors are not kept here ([`super::MemoryMfa`] is apart):
+    /// the change is checked and audited.
+    async fn reset_second_factors(&self, id: UserId, change: Change) -> Result<(), StoreError> {
+        self.admin_write(change, |s| {
+            s.users.get(&id.0).map(|_| ()).ok_or(StoreError::NotFound)
+        })
+    }
+
     async fn list_roles(&self) -> Result<Vec<RoleInfo>, StoreError> {
         Ok(self.lock_state().roles.clone())
     }

@@ -37,6 +37,7 @@ pub use memory::MemoryAttempts;
 use crate::authentication::{AuthService, SignUp, SignedIn};
 use crate::clock::Clock;
 use crate::error::{Error, StoreError};
+use crate::mfa::{MfaProof, SignInStep};
 use crate::sessions::{ClientInfo, Refreshed};
 use crate::users::{LoginRecord, Password, UserId, Username};
 
@@ -233,11 +234,36 @@ impl Throttle {
         username: &str,
         password: &Password,
         client: &ClientInfo,
-    ) -> Result<SignedIn, Error> {
+    ) -> Result<SignInStep, Error> {
+        // A password that asks for a second step is no finished sign-in:
+        // the account's failures from this address stay until it is.
         self.password_attempt(
             username,
             &client.addr,
             auth.sign_in(username, password, client),
+            |step| matches!(step, SignInStep::Done(_)),
+        )
+        .await
+    }
+
+    /// The second step of a sign-in under the same counters as the first,
+    /// keyed by the `mfaToken`'s user: a wrong code counts as a failed
+    /// sign-in of the account from this address (besides the token's own
+    /// cap of wrong codes).
+    pub async fn second_factor(
+        &self,
+        auth: &AuthService,
+        mfa_token: &str,
+        proof: &MfaProof,
+        client: &ClientInfo,
+    ) -> Result<SignedIn, Error> {
+        let pending = auth.mfa_challenge(mfa_token).await?;
+        let username = pending.login.username.clone();
+        self.password_attempt(
+            &username,
+            &client.addr,
+            auth.finish_second_factor(&pending, proof, client),
+            |_| true,
         )
         .await
     }
@@ -252,17 +278,25 @@ impl Throttle {
         password: &Password,
         client: &str,
     ) -> Result<LoginRecord, Error> {
-        self.password_attempt(username, client, auth.check_password(username, password))
-            .await
+        self.password_attempt(
+            username,
+            client,
+            auth.check_password(username, password),
+            |_| true,
+        )
+        .await
     }
 
     /// Runs `attempt` (a password check) under the sign-in counters of
-    /// `username` from `client`; see [`Throttle::sign_in`].
+    /// `username` from `client`; see [`Throttle::sign_in`]. A success for
+    /// which `finished` is false (a password that needs a second step)
+    /// gives its reservations back but leaves earlier failures in place.
     async fn password_attempt<T>(
         &self,
         username: &str,
         client: &str,
         attempt: impl std::future::Future<Output = Result<T, Error>>,
+        finished: impl Fn(&T) -> bool,
     ) -> Result<T, Error> {
         // Before anything else: the name keys the limits in the store.
         Username::check_presented(username).map_err(|m| Error::invalid("username", m))?;
@@ -286,7 +320,11 @@ impl Throttle {
         }
         let result = attempt.await;
         match &result {
-            Err(Error::InvalidCredentials) => {}
+            // A wrong guess: the reservations stay, as failures.
+            Err(Error::InvalidCredentials | Error::InvalidMfaCode) => {}
+            Ok(done) if !finished(done) => {
+                self.give_back(&reserved, |k| k != Kind::Every).await;
+            }
             Ok(_) => {
                 for counter in counters.iter().filter(|c| c.kind == Kind::PairFailures) {
                     if let Err(e) = self.store.clear(&counter.key).await {

@@ -156,6 +156,56 @@ impl<P: Permissions> fmt::Debug for RequireAllPermissions<P> {
     }
 }
 
+/// A caller whose token shows a second factor (`amr` holds `otp`, `hwk` or
+/// `mfa`: a one-time code or a passkey) and who passes guard `G`:
+/// `RequireMfa` (any signed-in caller), `RequireMfa<RequirePermission<UsersWrite>>`.
+/// Otherwise 401, `G`'s 403, or 403 `mfa_required`. Claims only, no database.
+///
+/// ```
+/// use rolegate_guard::{AccessClaims, AuthUser, Guard, RequireMfa};
+/// # fn claims(amr: &[&str]) -> AccessClaims {
+/// #     serde_json::from_value(serde_json::json!({"iss":"i","aud":"a","sub":"1","exp":2,"iat":1,
+/// #         "jti":"j","name":"ann","roles":[],"amr":amr})).unwrap()
+/// # }
+/// let with = AuthUser { claims: claims(&["pwd", "otp"]).into() };
+/// assert!(RequireMfa::<AuthUser>::admit(with).is_ok());
+/// let without = AuthUser { claims: claims(&["pwd"]).into() };
+/// let refused = RequireMfa::<AuthUser>::admit(without).unwrap_err();
+/// assert_eq!((refused.status(), refused.code()), (403, "mfa_required"));
+/// ```
+pub struct RequireMfa<G: Guard = AuthUser> {
+    /// What `G` admitted.
+    pub inner: G,
+}
+
+impl<G: Guard + fmt::Debug> fmt::Debug for RequireMfa<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequireMfa")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+/// The 403 of a token without a second factor.
+pub fn mfa_required() -> GuardError {
+    forbidden(
+        "mfa_required",
+        "This requires signing in with a second factor (an authenticator code or a passkey)."
+            .to_owned(),
+    )
+}
+
+impl<G: Guard> Guard for RequireMfa<G> {
+    fn admit(user: AuthUser) -> Result<Self, GuardError> {
+        if !user.claims.is_multi_factor() {
+            return Err(mfa_required());
+        }
+        Ok(Self {
+            inner: G::admit(user)?,
+        })
+    }
+}
+
 /// What a guard requires of a caller whose token verified: implemented by
 /// [`AuthUser`] and the `Require*` types. With [`authorize`], the way to use
 /// the guards in a framework this crate has no feature for.

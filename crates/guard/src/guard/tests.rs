@@ -19,6 +19,7 @@ fn user(roles: &[&str], perms: &[&str]) -> AuthUser {
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
             perms: perms.iter().map(|p| (*p).to_owned()).collect(),
             sid: None,
+            amr: vec![],
         }),
     }
 }

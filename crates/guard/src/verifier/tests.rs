@@ -40,6 +40,7 @@ fn subject() -> AccessSubject {
         roles: vec![RoleName::user(), RoleName::admin()],
         permissions: vec![Permission::parse("users:read").unwrap()],
         session: None,
+        amr: vec![],
     }
 }
 
@@ -361,6 +362,7 @@ fn a_full_cache_drops_expired_then_the_soonest_expiring_quarter() {
             roles: vec![],
             perms: vec![],
             sid: None,
+            amr: vec![],
         })
     };
     let full = cache(8);

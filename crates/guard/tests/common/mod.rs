@@ -63,6 +63,7 @@ pub fn token(svc: &TokenService, roles: &[&str], perms: &[&str]) -> String {
             .map(|p| Permission::parse(p).unwrap())
             .collect(),
         session: None,
+        amr: vec![],
     })
     .unwrap()
     .token

@@ -157,6 +157,16 @@ impl AdminStore for Database {
         .await
     }
 
+    async fn reset_second_factors(&self, id: UserId, change: Change) -> Result<(), StoreError> {
+        self.admin_write(change, move |txn| {
+            Box::pin(async move {
+                find_user(txn, id).await?;
+                crate::mfa::delete_second_factors(txn, id).await
+            })
+        })
+        .await
+    }
+
     async fn delete_user(&self, id: UserId, change: Change) -> Result<(), StoreError> {
         self.admin_write(change, move |txn| {
             Box::pin(async move {

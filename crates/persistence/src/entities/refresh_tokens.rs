@@ -18,6 +18,7 @@ pub struct Model {
     pub user_agent: Option<String>,
     pub client_addr: Option<String>,
     pub session_started_at: Option<DateTimeUtc>,
+    pub amr: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -289,6 +289,13 @@ pub struct AuthSettings {
     /// Refuse new passwords from the common-password list or containing
     /// the username or e-mail (off in the compat profile).
     pub screen_passwords: bool,
+    /// Seals TOTP secrets and keys recovery-code hashes: 32 bytes, Base64.
+    pub mfa_encryption_key: SecretString,
+    pub mfa_encryption_key_file: String,
+    /// The name authenticator apps show next to the account.
+    pub mfa_issuer: String,
+    /// Refuse `/api/admin` to tokens without a second factor (403 `mfa_required`).
+    pub admin_requires_mfa: bool,
     pub hashing: HashingConfig,
 }
 

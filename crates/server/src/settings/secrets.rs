@@ -94,26 +94,78 @@ pub(super) fn check_private(what: &str, path: &Path, strict: bool) -> anyhow::Re
 
 /// Reads or creates `<data>/jwt-secret` (mode 0600) for development.
 pub(super) fn dev_secret(data_dir: &Path) -> anyhow::Result<SecretString> {
+    generated_once(
+        data_dir,
+        "jwt-secret",
+        48,
+        "no JWT secret configured: generated a development secret (production requires \
+         ROLEGATE__AUTH__JWT_SECRET or _FILE)",
+    )
+    .map(SecretString::from)
+}
+
+/// `<data>/<file>` (mode 0600), made once of `bytes` random bytes in
+/// Base64 (URL-safe, no padding) for development; `made` is logged then.
+fn generated_once(data_dir: &Path, file: &str, bytes: usize, made: &str) -> anyhow::Result<String> {
     use base64::Engine as _;
-    let path = data_dir.join("jwt-secret");
+    let path = data_dir.join(file);
     if let Ok(existing) = std::fs::read_to_string(&path) {
         let existing = existing.trim().to_owned();
         if !existing.is_empty() {
-            tracing::info!(path = %path.display(), "using the development JWT secret");
-            return Ok(SecretString::from(existing));
+            tracing::info!(path = %path.display(), "using the development {file}");
+            return Ok(existing);
         }
     }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating the data folder {}", data_dir.display()))?;
-    let mut bytes = [0u8; 48];
-    rand::fill(&mut bytes);
-    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    write_private(&path, secret.as_bytes())?;
-    tracing::warn!(
-        path = %path.display(),
-        "no JWT secret configured: generated a development secret (production requires ROLEGATE__AUTH__JWT_SECRET or _FILE)"
-    );
-    Ok(SecretString::from(secret))
+    let mut random = vec![0u8; bytes];
+    rand::fill(random.as_mut_slice());
+    let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random);
+    write_private(&path, value.as_bytes())?;
+    tracing::warn!(path = %path.display(), "{made}");
+    Ok(value)
+}
+
+impl Settings {
+    /// The key of second factors: `auth.mfa_encryption_key` or its file;
+    /// outside production, a key generated once under `data.dir`; in
+    /// production without one, `None` (enrolment then answers 503, and the
+    /// server refuses to start once a user has a second factor).
+    pub fn mfa_key(&self) -> anyhow::Result<Option<rolegate_auth::MfaKey>> {
+        let production = self.profile == Profile::Production;
+        let configured = if !self.auth.mfa_encryption_key.expose_secret().is_empty() {
+            Some(self.auth.mfa_encryption_key.expose_secret().to_owned())
+        } else if !self.auth.mfa_encryption_key_file.is_empty() {
+            let path = Path::new(&self.auth.mfa_encryption_key_file);
+            check_private("auth.mfa_encryption_key_file", path, production)?;
+            Some(std::fs::read_to_string(path).with_context(|| {
+                format!(
+                    "reading auth.mfa_encryption_key_file {}",
+                    self.auth.mfa_encryption_key_file
+                )
+            })?)
+        } else {
+            None
+        };
+        let encoded = match configured {
+            Some(encoded) => encoded,
+            None if production => return Ok(None),
+            None => dev_mfa_key(&self.data.dir)?,
+        };
+        rolegate_auth::MfaKey::from_base64(&encoded)
+            .map(Some)
+            .map_err(|m| anyhow::anyhow!("auth.mfa_encryption_key {m}"))
+    }
+}
+
+/// The development key of second factors under `data_dir`, made once.
+fn dev_mfa_key(data_dir: &Path) -> anyhow::Result<String> {
+    generated_once(
+        data_dir,
+        "mfa-key",
+        32,
+        "no auth.mfa_encryption_key configured: generated a development key",
+    )
 }
 
 /// Writes a file readable by its owner only.

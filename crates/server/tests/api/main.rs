@@ -25,6 +25,7 @@ mod limits;
 mod lockout;
 mod logs;
 mod metrics;
+mod mfa;
 mod migrate_cli;
 mod passkey_ceremonies;
 mod passkeys;

@@ -28,7 +28,7 @@ async fn migrate_up_down_status() {
     let (ok, out) = run(&["migrate", "up"]).await;
     assert!(ok, "up is idempotent: {out}");
 
-    let (ok, out) = run(&["migrate", "down", "-n", "5"]).await;
+    let (ok, out) = run(&["migrate", "down", "-n", "6"]).await;
     assert!(ok, "{out}");
     let (_, out) = run(&["migrate", "status"]).await;
     assert!(
@@ -52,8 +52,9 @@ async fn migrate_up_down_status() {
         "{out}"
     );
     assert!(out.contains("pending m20261210_000007_passkeys"), "{out}");
+    assert!(out.contains("pending m20261210_000008_mfa"), "{out}");
 
-    let (ok, out) = run(&["migrate", "down", "-n", "6"]).await;
+    let (ok, out) = run(&["migrate", "down", "-n", "8"]).await;
     assert!(ok, "{out}");
     let (_, out) = run(&["migrate", "status"]).await;
     assert!(!out.contains("applied "), "everything rolled back: {out}");

@@ -226,6 +226,11 @@ async fn passkey_registration_and_passwordless_sign_in() {
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["username"], name.as_str());
         assert!(body["refreshToken"].is_string());
+        assert_eq!(
+            crate::helpers::claims_of(body["accessToken"].as_str().unwrap())["amr"],
+            json!(["hwk"]),
+            "a passkey sign-in is a hardware-bound key"
+        );
         let me = app
             .get_with_token("/api/auth/me", body["accessToken"].as_str().unwrap())
             .await;
@@ -473,6 +478,38 @@ async fn bad_passkey_requests_are_clear_errors() {
         passkey_signin(&app, &key, None).await,
         403,
         "account_disabled",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_admin_reset_of_second_factors_removes_passkeys() {
+    let app = spawn_app().await;
+    let admin = app
+        .user_token(&unique_name("pkadmin"), &["user", "admin"])
+        .await;
+    let token = app.user_token(&unique_name("pkreset"), &["user"]).await;
+    let key = SoftAuthenticator::new();
+    register(&app, &token, &key, "Key").await;
+    let me: Value = app
+        .get_with_token("/api/auth/me", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let res = app
+        .client
+        .delete(app.url(&format!("/api/admin/users/{}/mfa", me["id"])))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    assert!(list(&app, &token).await.is_empty());
+    expect_error(
+        passkey_signin(&app, &key, None).await,
+        401,
+        "invalid_passkey",
     )
     .await;
 }

@@ -143,6 +143,7 @@ async fn expired_refresh_tokens_are_purged() {
             expires_at: expires,
             session_started_at: now - Duration::days(8),
             client: Default::default(),
+            amr: vec![rolegate_domain::AuthMethod::Pwd],
         })
         .await
         .unwrap();
@@ -282,6 +283,7 @@ mod admin_store {
             expires_at: now + chrono::Duration::hours(1),
             session_started_at: now,
             client: Default::default(),
+            amr: vec![rolegate_domain::AuthMethod::Pwd],
         })
         .await
         .unwrap();

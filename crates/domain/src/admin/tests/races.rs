@@ -178,6 +178,9 @@ async fn a_change_carries_the_facts_it_was_decided_on() {
         async fn delete_user(&self, id: UserId, c: Change) -> Result<(), StoreError> {
             self.0.delete_user(id, c).await
         }
+        async fn reset_second_factors(&self, id: UserId, c: Change) -> Result<(), StoreError> {
+            self.0.reset_second_factors(id, c).await
+        }
         async fn record_change(&self, c: Change) -> Result<(), StoreError> {
             self.1.lock().unwrap().push(c.clone());
             self.0.record_change(c).await
