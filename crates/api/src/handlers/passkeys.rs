@@ -163,14 +163,18 @@ pub async fn delete(
                 "challenge": "Xy1…", "timeout": 300000, "rpId": "localhost", "allowCredentials": [],
                 "userVerification": "required"}}})),
         (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 429, description = "Too many sign-ins begun from this address (Retry-After)", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
     )
 )]
 #[post("/passkeys/login/start")]
 pub async fn start_signin(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<StartSigninRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let client = client_ip(&req, &state.http.trusted_proxies);
+    state.throttle.passkey_start(&client).await?;
     let started = state
         .passkeys
         .start_sign_in(body.username.as_deref())

@@ -351,3 +351,29 @@ fn log_refusal(e: &Error) {
         tracing::info!(reason = ?why, "passkey refused");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(parse_name("  Laptop ").unwrap(), "Laptop");
+        assert!(parse_name("   ").is_err());
+        assert!(parse_name(&"x".repeat(MAX_NAME_CHARS)).is_ok());
+        assert!(parse_name(&"x".repeat(MAX_NAME_CHARS + 1)).is_err());
+        assert!(parse_name("a\u{7}b").is_err());
+    }
+
+    #[test]
+    fn ceremony_kinds_round_trip() {
+        for kind in [
+            CeremonyKind::Register,
+            CeremonyKind::Authenticate,
+            CeremonyKind::AuthenticateUser,
+        ] {
+            assert_eq!(CeremonyKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(CeremonyKind::parse("other"), None);
+    }
+}

@@ -338,6 +338,17 @@ impl Throttle {
         result
     }
 
+    /// Counts the start of a passkey sign-in from `client` (each one stores
+    /// a ceremony for 5 minutes) under its own key, with the limit on
+    /// sign-ins per address.
+    pub async fn passkey_start(&self, client: &str) -> Result<(), Error> {
+        let key = format!("passkey:start:ip:{client}");
+        match self.count(&key, &self.limits.signin_per_client).await? {
+            Some(wait) => Err(Error::RateLimited(wait)),
+            None => Ok(()),
+        }
+    }
+
     /// Runs a passkey sign-in (`attempt`) under the client's sign-in
     /// counters: every attempt counts toward `signin:total:ip`, a refused
     /// passkey toward the client's failures (`signin:ip`, the limit on

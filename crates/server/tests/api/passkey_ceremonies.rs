@@ -98,3 +98,15 @@ async fn refused_passkeys_count_toward_the_clients_failed_sign_ins() {
     let res = expect_error(res, 429, "too_many_requests").await;
     drop(res);
 }
+
+#[tokio::test]
+async fn starting_sign_ins_is_limited_per_address() {
+    let app = spawn_app_with(|s| s.rate_limit.signin_per_client = 3).await;
+    for _ in 0..3 {
+        start_signin(&app, None).await;
+    }
+    let res = app
+        .post_json("/api/auth/passkeys/login/start", &json!({}))
+        .await;
+    expect_error(res, 429, "too_many_requests").await;
+}
