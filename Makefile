@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test-deps fuzz bench bench-micro run test test-unit test-build test-sqlite test-mysql test-postgres test-timing lint fmt openapi deny build release deb
+.PHONY: test-deps fuzz bench bench-micro run test test-unit test-build test-sqlite test-mysql test-postgres test-timing test-browser browser-deps lint fmt openapi deny build release deb
 
 ## Serve the API on embedded SQLite (data/rolegate.db), port 8080. No set-up needed.
 run:
@@ -11,15 +11,18 @@ run:
 ## Unit tests, then the integration suite on SQLite, MariaDB/MySQL and PostgreSQL
 ## (each suite's wall time printed), then the timing test alone.
 ## MySQL/PostgreSQL run when ROLEGATE_TEST_MYSQL_URL / ROLEGATE_TEST_POSTGRES_URL are set.
-test: test-deps test-unit test-build test-sqlite test-mysql test-postgres test-timing
+test: test-deps test-unit test-build test-sqlite test-mysql test-postgres test-timing test-browser
 
 ## What the integration suite runs besides rolegate, from PyPI into .venv
 ## (beside schemathesis): a real SMTP server (aiosmtpd), a non-Rust JWT
-## verifier (PyJWT with its crypto extra), and the Prometheus client's
-## exposition parser (prometheus-client) that reads /metrics.
+## verifier (PyJWT with its crypto extra), the Prometheus client's
+## exposition parser (prometheus-client) that reads /metrics, and fido2
+## (Yubico's CBOR/COSE pieces) under the suite's software authenticator
+## (crates/server/tests/soft_authenticator.py).
 AIOSMTPD_VERSION := 1.4.6
 PYJWT_VERSION := 2.10.1
 PROMETHEUS_CLIENT_VERSION := 0.26.0
+FIDO2_VERSION := 2.2.1
 test-deps:
 	@.venv/bin/python -c 'import aiosmtpd, jwt, cryptography' 2>/dev/null || { \
 		echo "installing aiosmtpd $(AIOSMTPD_VERSION) and PyJWT $(PYJWT_VERSION) into .venv (test dependencies)"; \
@@ -28,6 +31,9 @@ test-deps:
 	@.venv/bin/python -c 'import importlib.metadata as m, sys; sys.exit(m.version("prometheus-client") != "$(PROMETHEUS_CLIENT_VERSION)")' 2>/dev/null || { \
 		echo "installing prometheus-client $(PROMETHEUS_CLIENT_VERSION) into .venv (the metrics parser)"; \
 		.venv/bin/pip install -q "prometheus-client==$(PROMETHEUS_CLIENT_VERSION)"; }
+	@.venv/bin/python -c 'import importlib.metadata as m, sys; sys.exit(m.version("fido2") != "$(FIDO2_VERSION)")' 2>/dev/null || { \
+		echo "installing fido2 $(FIDO2_VERSION) into .venv (the software authenticator's CBOR/COSE)"; \
+		.venv/bin/pip install -q "fido2==$(FIDO2_VERSION)"; }
 
 # Runs a command and prints its wall time: $(call timed,LABEL,COMMAND)
 timed = start=$$(date +%s%3N); $(2); status=$$?; ms=$$(( $$(date +%s%3N) - start )); \
@@ -66,6 +72,25 @@ test-timing:
 	@echo "=== timing test, alone ==="
 	@$(call timed,timing test,ROLEGATE_TEST_DB=sqlite $(CARGO) test -p rolegate --test api -- --ignored --exact signin::unknown_user_costs_the_same_as_a_wrong_password)
 
+## The real-browser test: Debian's Chromium (apt-get install chromium) with
+## its virtual authenticator registers a passkey and signs in with it through
+## tests/browser/passkey.html, driven by playwright-core (npm ci into
+## tests/browser/node_modules, from the committed package-lock.json).
+CHROMIUM ?= /usr/bin/chromium
+# As pinned in tests/browser/package.json (and its package-lock.json).
+PLAYWRIGHT_VERSION := 1.65.1
+browser-deps:
+	@test -x $(CHROMIUM) || { echo "installing chromium (Debian package) for the browser test"; \
+		apt-get install -y -qq chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }; }
+	@test "$$(node -p 'require("./tests/browser/node_modules/playwright-core/package.json").version' 2>/dev/null)" = "$(PLAYWRIGHT_VERSION)" || { \
+		echo "installing playwright-core $(PLAYWRIGHT_VERSION) into tests/browser/node_modules (npm ci)"; \
+		cd tests/browser && npm ci --no-audit --no-fund --loglevel=error; }
+
+test-browser: browser-deps
+	@echo "=== browser test: passkeys in Chromium ==="
+	@$(CARGO) build -q --bin rolegate
+	@$(call timed,browser test,CHROMIUM_PATH=$(CHROMIUM) ROLEGATE_BIN=$${CARGO_TARGET_DIR:-target}/debug/rolegate node tests/browser/passkey.mjs)
+
 ## schemathesis against the service's own OpenAPI document (installed into .venv from PyPI).
 fuzz:
 	bash .ci/fuzz
@@ -86,8 +111,8 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	@if [ -x ../shared/tools/check-layers ]; then ../shared/tools/check-layers; else echo "check-layers not found beside the checkout: skipped"; fi
-	@$(CARGO) run -q --bin rolegate -- openapi > target/openapi.json
-	@diff -u docs/openapi.json target/openapi.json || { echo "docs/openapi.json is stale: run make openapi"; exit 1; }
+	@$(CARGO) run -q --bin rolegate -- openapi > $${CARGO_TARGET_DIR:-target}/openapi.json
+	@diff -u docs/openapi.json $${CARGO_TARGET_DIR:-target}/openapi.json || { echo "docs/openapi.json is stale: run make openapi"; exit 1; }
 
 fmt:
 	$(CARGO) fmt --all

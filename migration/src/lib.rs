@@ -11,6 +11,7 @@ mod m20261127_000003_auth_attempts;
 mod m20261127_000004_audit_events;
 mod m20261201_000005_refresh_seal_aead;
 mod m20261202_000006_account_lifecycle;
+mod m20261210_000007_passkeys;
 mod m20261210_000008_mfa;
 mod m20261211_000009_audit_retention;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_audit_events::Migration),
             Box::new(m20261201_000005_refresh_seal_aead::Migration),
             Box::new(m20261202_000006_account_lifecycle::Migration),
+            Box::new(m20261210_000007_passkeys::Migration),
             Box::new(m20261210_000008_mfa::Migration),
             Box::new(m20261211_000009_audit_retention::Migration),
         ]

@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub mod passkeys;
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"username": "alice", "email": "alice@example.com", "password": "correct horse battery", "roles": ["user"]}))]
 pub struct SignupRequest {

@@ -343,6 +343,19 @@ impl From<Error> for ApiError {
             Error::NotAllowed(p) => {
                 forbidden("missing_permission", format!("Require permission {p}!"))
             }
+            // One answer whatever the reason (the reason is logged).
+            Error::PasskeyRefused(_) => Self::Unauthorized {
+                code: "invalid_passkey",
+                message: "The passkey could not be verified. Please try again.".into(),
+            },
+            Error::PasskeyNotFound => Self::NotFoundWith {
+                code: "not_found",
+                message: "Passkey not found.".into(),
+            },
+            Error::PasskeyExists => conflict(
+                "passkey_exists",
+                "This passkey is registered already.".into(),
+            ),
             Error::RateLimited(wait) => Self::TooManyRequests(wait),
             Error::Overloaded => Self::Overloaded,
             Error::Unavailable(source) => Self::Unavailable(source),

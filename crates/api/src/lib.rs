@@ -22,7 +22,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpRequest, HttpResponse, web};
 use rolegate_auth::TokenVerifier;
-use rolegate_domain::{AccountService, AdminService, AuthService, HealthCheck};
+use rolegate_domain::{AccountService, AdminService, AuthService, HealthCheck, PasskeyService};
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -82,6 +82,7 @@ pub struct AppState {
     pub auth: AuthService,
     pub admin: AdminService,
     pub accounts: AccountService,
+    pub passkeys: PasskeyService,
     /// TOTP enrolment and recovery codes.
     pub mfa: rolegate_domain::MfaService,
     /// Refuse `/api/admin` to tokens without a second factor (`auth.admin_requires_mfa`).
@@ -187,6 +188,12 @@ fn routes(cfg: &mut ServiceConfig<'_>) {
                 .service(handlers::account::confirm_email)
                 .service(handlers::account::list_sessions)
                 .service(handlers::account::end_session)
+                .service(handlers::passkeys::start_registration)
+                .service(handlers::passkeys::finish_registration)
+                .service(handlers::passkeys::list)
+                .service(handlers::passkeys::delete)
+                .service(handlers::passkeys::start_signin)
+                .service(handlers::passkeys::finish_signin)
                 .service(handlers::mfa::signin_mfa)
                 .service(handlers::mfa::methods)
                 .service(handlers::mfa::enrol_totp)

@@ -14,6 +14,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
     tags(
         (name = "auth", description = "Sign-up, sign-in, sessions and the signed-in user's profile"),
         (name = "account", description = "The account lifecycle: password change and reset, e-mail verification and change, the sessions a user sees, deleting the account. Links in mails carry single-use tokens."),
+        (name = "passkeys", description = "Passkeys (WebAuthn): register them while signed in, list and remove them, and sign in without a password. Each ceremony is two calls: `…/start` answers the options for `navigator.credentials.create`/`get` and a single-use `ceremonyId` (5 minutes); `…/finish` takes the browser's credential. Failures answer 401 `invalid_passkey`, whatever the reason."),
         (name = "admin", description = "Users, roles, permissions and the audit log. Each route names the permission it requires; the caller's current permissions are checked again in the database."),
         (name = "test", description = "The tutorial's role-gated content routes"),
         (name = "health", description = "Liveness and readiness"),

@@ -6,6 +6,8 @@
 pub mod factors;
 pub mod jwt;
 pub mod keys;
+#[cfg(feature = "passkeys")]
+pub mod passkeys;
 pub mod password;
 pub mod refresh;
 
@@ -15,5 +17,7 @@ pub use jwt::{
     AccessClaims, JwtConfig, KeyError, TokenService, TokenVerifier, VerifierConfig, VerifyError,
 };
 pub use keys::{KeyKind, KeySet, generate_private_pem};
+#[cfg(feature = "passkeys")]
+pub use passkeys::WebauthnVerifier;
 pub use password::{Argon2Hasher, HashObserver, HashingConfig, HashingStats};
 pub use refresh::OpaqueRefreshTokens;

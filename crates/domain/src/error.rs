@@ -19,6 +19,8 @@ pub enum UniqueField {
     Role,
     /// A permission name.
     Permission,
+    /// A passkey's credential id.
+    Credential,
 }
 
 /// What a store (database) can report. Drivers' errors are translated into
@@ -228,6 +230,15 @@ pub enum Error {
     /// Too many password hashes at once; retry shortly.
     #[error("password hashing at capacity")]
     Overloaded,
+    /// A passkey or its ceremony was refused (the kind is for the log).
+    #[error("passkey refused: {0:?}")]
+    PasskeyRefused(crate::passkeys::PasskeyFailure),
+    /// The caller has no passkey with this id.
+    #[error("passkey not found")]
+    PasskeyNotFound,
+    /// The credential is registered already.
+    #[error("passkey registered already")]
+    PasskeyExists,
     #[error("a backing service is unavailable")]
     Unavailable(#[source] BoxError),
     #[error("internal error")]
@@ -248,6 +259,7 @@ impl From<StoreError> for Error {
             StoreError::Conflict(UniqueField::Email) => Self::EmailTaken,
             StoreError::Conflict(UniqueField::Role) => Self::RoleExists(String::new()),
             StoreError::Conflict(UniqueField::Permission) => Self::PermissionExists(String::new()),
+            StoreError::Conflict(UniqueField::Credential) => Self::PasskeyExists,
             StoreError::UnknownRole(r) => Self::UnknownRole(r),
             StoreError::UnknownPermission(p) => Self::UnknownPermission(p),
             StoreError::NotFound => Self::UserNotFound,
@@ -255,6 +267,17 @@ impl From<StoreError> for Error {
             StoreError::Stale => Self::ConcurrentChange,
             StoreError::Unavailable(source) => Self::Unavailable(source),
             StoreError::Internal(source) => Self::Internal(source),
+        }
+    }
+}
+
+impl From<crate::passkeys::PasskeyError> for Error {
+    fn from(e: crate::passkeys::PasskeyError) -> Self {
+        use crate::passkeys::PasskeyError;
+        match e {
+            PasskeyError::Malformed(m) => Self::invalid("credential", m),
+            PasskeyError::Refused(why) => Self::PasskeyRefused(why),
+            PasskeyError::Internal(source) => Self::Internal(source),
         }
     }
 }

@@ -13,6 +13,7 @@
 //! | [`accounts`] | the lifecycle: password change and reset, e-mail, sessions, leaving |
 //! | [`roles`] | role and permission names, descriptions |
 //! | [`authentication`] | sign-up, sign-in |
+//! | [`passkeys`] | passkeys (WebAuthn): registration, passwordless sign-in |
 //! | [`sessions`] | refresh tokens: rotation, reuse, sign-out |
 //! | [`throttle`] | rate limits around sign-in, sign-up and refresh |
 //! | [`admin`] | administration and its rules |
@@ -31,6 +32,7 @@ pub mod health;
 pub mod mail;
 pub mod mfa;
 pub mod page;
+pub mod passkeys;
 pub mod roles;
 pub mod sessions;
 #[cfg(any(test, feature = "testing"))]
@@ -66,6 +68,11 @@ pub use mfa::{
     MfaService, MfaStore, NewChallenge, PendingSignIn, SignInStep, TotpEnrolment, TotpRecord,
 };
 pub use page::{Page, PageRequest};
+pub use passkeys::{
+    Ceremony, CeremonyKind, Challenge, NewPasskey, PasskeyDeps, PasskeyError, PasskeyFailure,
+    PasskeyInfo, PasskeyService, PasskeyStore, PasskeyUser, PasskeyVerifier, PresentedAssertion,
+    StartedCeremony, StoredPasskey, VerifiedAssertion, VerifiedPasskey,
+};
 pub use roles::{Description, NewRole, Permission, PermissionInfo, RoleInfo, RoleName};
 pub use sessions::{
     ClientInfo, NewRefreshToken, RefreshRecord, RefreshSecrets, Refreshed, SessionStore,

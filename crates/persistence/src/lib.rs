@@ -10,6 +10,7 @@ mod entities;
 mod error;
 mod mfa;
 mod outbox;
+mod passkeys;
 mod redis_attempts;
 mod sessions;
 mod tutorial;

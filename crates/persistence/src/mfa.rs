@@ -69,6 +69,7 @@ pub(crate) async fn delete_second_factors(
         .exec(conn)
         .await
         .map_err(map_db_err)?;
+    crate::passkeys::delete_passkeys(conn, user).await?;
     Ok(())
 }
 

@@ -1,4 +1,5 @@
-//! The purge loop: expired second steps of sign-ins, expired link tokens,
+//! The purge loop: expired second steps of sign-ins and passkey
+//! ceremonies, expired link tokens,
 //! records of sent mails, expired
 //! refresh tokens, idle rate-limit counters and audit events past their
 //! retention go now and then, so no table grows without bound. Failures
@@ -18,6 +19,7 @@ pub(crate) struct Purges {
     pub(crate) throttle: Throttle,
     pub(crate) accounts: AccountService,
     pub(crate) mfa: rolegate_domain::MfaService,
+    pub(crate) passkeys: rolegate_domain::PasskeyService,
     pub(crate) outbox: Arc<dyn rolegate_domain::MailOutbox>,
     pub(crate) audit: Arc<dyn AuditRetention>,
     /// `audit.retention_days` (0: kept forever).
@@ -61,6 +63,7 @@ pub(crate) async fn purge_expired(p: Purges, every: Duration, mut stop: watch::R
         throttle,
         accounts,
         mfa,
+        passkeys,
         outbox,
         audit,
         audit_retention_days,
@@ -76,6 +79,11 @@ pub(crate) async fn purge_expired(p: Purges, every: Duration, mut stop: watch::R
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "purged expired second steps of sign-ins"),
             Err(e) => tracing::warn!(error = %e, "purging second steps of sign-ins failed"),
+        }
+        match passkeys.purge_expired_ceremonies().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "purged expired passkey ceremonies"),
+            Err(e) => tracing::warn!(error = %e, "purging passkey ceremonies failed"),
         }
         match accounts.purge_expired_tokens().await {
             Ok(0) => {}

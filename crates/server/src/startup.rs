@@ -14,7 +14,8 @@ use rolegate_auth::{Argon2Hasher, JwtConfig, OpaqueRefreshTokens, TokenService};
 use rolegate_domain::{
     AccountDeps, AccountPolicy, AccountService, AdminDeps, AdminService, AttemptStore, AuthDeps,
     AuthPolicy, AuthService, Bootstrap, Clock, DeliveryPolicy, Email, MailComposer, MailSender,
-    MemoryAttempts, Password, PasswordHasher, Postman, SystemClock, Throttle, Username,
+    MemoryAttempts, PasskeyDeps, PasskeyService, Password, PasswordHasher, Postman, SystemClock,
+    Throttle, Username,
 };
 use rolegate_mail::{ComposerConfig, LinkPaths, LogSender, SmtpSender, TemplateComposer};
 use rolegate_persistence::{Database, RedisAttempts, redact_url};
@@ -176,6 +177,13 @@ impl Application {
                 "cors.allowed_origins is empty: every browser origin is refused (fine for an API used only by servers; otherwise set ROLEGATE__CORS__ALLOWED_ORIGINS)"
             );
         }
+        if settings.profile == crate::settings::Profile::Production
+            && settings.webauthn.rp_id == "localhost"
+        {
+            tracing::warn!(
+                "webauthn.rp_id is \"localhost\": passkeys work only on this machine (set ROLEGATE__WEBAUTHN__RP_ID and ROLEGATE__WEBAUTHN__ORIGINS to the site's domain and origins)"
+            );
+        }
         let db = open_database(&settings).await?;
         Self::build_with_database(settings, db).await
     }
@@ -294,6 +302,22 @@ impl Application {
             auth.clone(),
             throttle.clone(),
         );
+        let passkeys = PasskeyService::new(
+            PasskeyDeps {
+                store: store.clone(),
+                verifier: Arc::new(
+                    settings
+                        .webauthn
+                        .verifier()
+                        .map_err(|e| anyhow::anyhow!(e))
+                        .context("configuring [webauthn]")?,
+                ),
+                secrets: Arc::new(OpaqueRefreshTokens),
+                clock: clock.clone(),
+            },
+            auth.clone(),
+            throttle.clone(),
+        );
         let verifier = tokens
             .verifier()
             .with_cache(settings.auth.verify_cache_size);
@@ -321,6 +345,7 @@ impl Application {
                 auth: auth.clone(),
                 throttle: throttle.clone(),
                 accounts: accounts.clone(),
+                passkeys: passkeys.clone(),
                 mfa: mfa.clone(),
                 outbox: store.clone(),
                 audit: store.clone(),
@@ -334,6 +359,7 @@ impl Application {
             auth,
             admin,
             accounts,
+            passkeys,
             mfa,
             admin_requires_mfa: settings.auth.admin_requires_mfa,
             verifier,

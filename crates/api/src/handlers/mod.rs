@@ -5,3 +5,4 @@ pub mod content;
 pub mod health;
 pub mod keys;
 pub mod mfa;
+pub mod passkeys;

@@ -368,6 +368,63 @@ impl Throttle {
         result
     }
 
+    /// Counts the start of a passkey sign-in from `client` (each one stores
+    /// a ceremony for 5 minutes) under its own key, with the limit on
+    /// sign-ins per address.
+    pub async fn passkey_start(&self, client: &str) -> Result<(), Error> {
+        let key = format!("passkey:start:ip:{client}");
+        match self.count(&key, &self.limits.signin_per_client).await? {
+            Some(wait) => Err(Error::RateLimited(wait)),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs a passkey sign-in (`attempt`) under the client's sign-in
+    /// counters: every attempt counts toward `signin:total:ip`, a refused
+    /// passkey toward the client's failures (`signin:ip`, the limit on
+    /// failed sign-ins from one address whatever the account); a success or
+    /// any other outcome gives the failure back. The account is not known
+    /// before the passkey is checked, so no account counter applies.
+    pub async fn passkey_attempt<T>(
+        &self,
+        client: &str,
+        attempt: impl std::future::Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let l = &self.limits;
+        let counters = [
+            Counter {
+                key: format!("signin:total:ip:{client}"),
+                limit: l.signin_per_client,
+                kind: Kind::Every,
+            },
+            Counter {
+                key: format!("signin:ip:{client}"),
+                limit: l.signin_failures_per_client,
+                kind: Kind::Failures,
+            },
+        ];
+        let now = self.clock.now();
+        let mut reserved: Vec<&Counter> = Vec::with_capacity(counters.len());
+        for counter in &counters {
+            match self.store.reserve(&counter.key, now, &counter.limit).await {
+                Ok(Reservation::Reserved) => reserved.push(counter),
+                Ok(Reservation::Blocked(wait)) => {
+                    self.give_back(&reserved, |_| true).await;
+                    return Err(Error::RateLimited(wait));
+                }
+                Err(e) => {
+                    self.give_back(&reserved, |_| true).await;
+                    return Err(e.into());
+                }
+            }
+        }
+        let result = attempt.await;
+        if !matches!(result, Err(Error::PasskeyRefused(_))) {
+            self.give_back(&reserved, |k| k == Kind::Failures).await;
+        }
+        result
+    }
+
     /// Counts a request that sends mail (a password reset, a verification
     /// resend, an e-mail change): from `client` and for `recipient` (an
     /// address or an account), whether or not the recipient exists.

@@ -4,9 +4,10 @@ use super::*;
 
 /// The settings that are lists; in the environment they are comma-separated
 /// (`ROLEGATE__AUTH__KEY_FILES=new.pem,old.pem`).
-pub(super) const LIST_KEYS: [&str; 3] = [
+pub(super) const LIST_KEYS: [&str; 4] = [
     "cors.allowed_origins",
     "auth.key_files",
+    "webauthn.origins",
     "rate_limit.trusted_proxies",
 ];
 

@@ -104,10 +104,12 @@ mod rate_limit;
 mod secrets;
 #[cfg(test)]
 mod tests;
+mod webauthn;
 
 use env::*;
 pub use rate_limit::*;
 pub use secrets::*;
+pub use webauthn::WebauthnSettings;
 
 /// The deployment profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +155,7 @@ pub struct Settings {
     pub data: DataSettings,
     pub rate_limit: RateLimitSettings,
     pub mail: MailSettings,
+    pub webauthn: WebauthnSettings,
     #[serde(default)]
     pub bootstrap: BootstrapSettings,
     #[serde(default)]
@@ -545,6 +548,7 @@ impl Settings {
         if let Err(e) = self.metrics.check(self.profile) {
             problems.push(e.to_string());
         }
+        problems.extend(self.webauthn.problems(self.profile));
         if self.mail.transport == MailTransport::Smtp && self.mail.smtp_url.is_none() {
             problems.push(
                 "mail.transport = \"smtp\" needs mail.smtp_url (ROLEGATE__MAIL__SMTP_URL)"

@@ -28,6 +28,8 @@ mod logs;
 mod metrics;
 mod mfa;
 mod migrate_cli;
+mod passkey_ceremonies;
+mod passkeys;
 mod persistence;
 mod proxy;
 mod redis_store;

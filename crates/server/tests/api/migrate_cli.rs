@@ -28,7 +28,7 @@ async fn migrate_up_down_status() {
     let (ok, out) = run(&["migrate", "up"]).await;
     assert!(ok, "up is idempotent: {out}");
 
-    let (ok, out) = run(&["migrate", "down", "-n", "6"]).await;
+    let (ok, out) = run(&["migrate", "down", "-n", "7"]).await;
     assert!(ok, "{out}");
     let (_, out) = run(&["migrate", "status"]).await;
     assert!(
@@ -51,6 +51,7 @@ async fn migrate_up_down_status() {
         out.contains("pending m20261202_000006_account_lifecycle"),
         "{out}"
     );
+    assert!(out.contains("pending m20261210_000007_passkeys"), "{out}");
     assert!(out.contains("pending m20261210_000008_mfa"), "{out}");
     assert!(
         out.contains("pending m20261211_000009_audit_retention"),

@@ -307,3 +307,41 @@ mod admin_store {
         );
     }
 }
+
+/// What an administrator's reset of second factors calls: every passkey of
+/// one user goes, nobody else's; a credential id is registered once.
+#[tokio::test]
+async fn passkeys_of_one_user_are_deleted_together() {
+    use rolegate_domain::{NewPasskey, PasskeyStore, UniqueField, UserId};
+    let (_guard, db) = open().await;
+    let alice = db
+        .create_user(new_user("pk_alice", vec![RoleName::user()]), None)
+        .await
+        .unwrap();
+    let bob = db
+        .create_user(new_user("pk_bob", vec![RoleName::user()]), None)
+        .await
+        .unwrap();
+    let passkey = |user: UserId, credential_id: &str| NewPasskey {
+        user_id: user,
+        name: "Key".into(),
+        user_handle: format!("handle-{}", user.0),
+        credential_id: credential_id.into(),
+        credential: "{}".into(),
+        sign_count: 0,
+        created_at: chrono::Utc::now(),
+    };
+    db.insert(passkey(alice, "a1")).await.unwrap();
+    db.insert(passkey(alice, "a2")).await.unwrap();
+    db.insert(passkey(bob, "b1")).await.unwrap();
+    let taken = db.insert(passkey(bob, "a1")).await.unwrap_err();
+    assert!(
+        matches!(taken, StoreError::Conflict(UniqueField::Credential)),
+        "{taken:?}"
+    );
+    assert_eq!(db.delete_all_for_user(alice).await.unwrap(), 2);
+    assert!(db.list(alice).await.unwrap().is_empty());
+    assert_eq!(db.list(bob).await.unwrap().len(), 1);
+    assert!(db.find_by_credential_id("a1").await.unwrap().is_none());
+    assert!(db.find_by_credential_id("b1").await.unwrap().is_some());
+}
