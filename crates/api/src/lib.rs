@@ -195,6 +195,8 @@ fn routes(cfg: &mut ServiceConfig<'_>) {
                 .service(handlers::passkeys::start_signin)
                 .service(handlers::passkeys::finish_signin)
                 .service(handlers::mfa::signin_mfa)
+                .service(handlers::mfa::start_passkey_step)
+                .service(handlers::mfa::finish_passkey_step)
                 .service(handlers::mfa::methods)
                 .service(handlers::mfa::enrol_totp)
                 .service(handlers::mfa::confirm_totp)

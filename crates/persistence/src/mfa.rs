@@ -15,7 +15,7 @@ use sea_orm::{
 
 use crate::Database;
 use crate::admin::insert_audit;
-use crate::entities::{mfa_challenges, recovery_codes, user_totp};
+use crate::entities::{mfa_challenges, passkeys, recovery_codes, user_totp};
 use crate::error::map_db_err;
 
 async fn delete_recovery_codes(
@@ -94,6 +94,14 @@ impl MfaStore for Database {
             .map_err(map_db_err)?;
         if codes > 0 {
             methods.push(MfaMethod::RecoveryCode);
+        }
+        let keys = passkeys::Entity::find()
+            .filter(passkeys::Column::UserId.eq(user.0))
+            .count(&self.conn)
+            .await
+            .map_err(map_db_err)?;
+        if keys > 0 {
+            methods.push(MfaMethod::Passkey);
         }
         Ok(methods)
     }

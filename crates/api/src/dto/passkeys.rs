@@ -95,3 +95,28 @@ pub struct FinishSigninRequest {
     #[schema(value_type = Object)]
     pub credential: serde_json::Value,
 }
+
+/// Begins the passkey step of a password sign-in that answered `mfaRequired`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"mfaToken": "Jt0cS2mS1o2-5hC3p8bX0Zr8YyQ2mJm2mH8o2bXx3aQ"}))]
+pub struct MfaPasskeyStartRequest {
+    pub mfa_token: String,
+}
+
+/// The authenticator's answer to the passkey step of a password sign-in.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({
+    "mfaToken": "Jt0cS2mS1o2-5hC3p8bX0Zr8YyQ2mJm2mH8o2bXx3aQ",
+    "ceremonyId": "Q9x…p0",
+    "credential": {"id": "AbC…", "rawId": "AbC…", "type": "public-key",
+        "response": {"authenticatorData": "SZYN…", "clientDataJSON": "eyJ0…", "signature": "MEUC…", "userHandle": "3q2-7w…"}}
+}))]
+pub struct MfaPasskeyFinishRequest {
+    pub mfa_token: String,
+    pub ceremony_id: String,
+    /// The `PublicKeyCredential` as JSON (`credential.toJSON()`).
+    #[schema(value_type = Object)]
+    pub credential: serde_json::Value,
+}

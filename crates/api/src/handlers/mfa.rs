@@ -6,6 +6,7 @@ use rolegate_domain::{AuthMethod, FieldErrors, MfaProof, Password, UserId};
 use rolegate_guard::AuthUser;
 
 use crate::AppState;
+use crate::dto::passkeys::{CeremonyResponse, MfaPasskeyFinishRequest, MfaPasskeyStartRequest};
 use crate::dto::{
     MfaMethodsResponse, PasswordConfirmation, RecoveryCodesResponse, SigninMfaRequest,
     SigninResponse, TotpCode, TotpEnrolmentResponse,
@@ -266,4 +267,72 @@ pub async fn admin_requires_mfa(
         return Ok(req.error_response(error));
     }
     Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// Begin the passkey step of a sign-in.
+///
+/// For a sign-in that answered `mfaRequired` with `passkey` among the
+/// `methods`: the request options for `navigator.credentials.get` (after
+/// `PublicKeyCredential.parseRequestOptionsFromJSON`), bound to the
+/// `mfaToken`'s user; post the result to `…/signin/mfa/passkey/finish`.
+#[utoipa::path(
+    tag = "mfa",
+    request_body = MfaPasskeyStartRequest,
+    responses(
+        (status = 200, description = "Request options and the ceremony's id", body = CeremonyResponse),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 401, description = "`invalid_mfa_token`: sign in again", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+#[post("/signin/mfa/passkey/start")]
+pub async fn start_passkey_step(
+    state: web::Data<AppState>,
+    body: web::Json<MfaPasskeyStartRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let started = state.passkeys.start_second_step(&body.mfa_token).await?;
+    Ok(HttpResponse::Ok().json(CeremonyResponse {
+        ceremony_id: started.ceremony_id,
+        expires_in: started.expires_in,
+        options: started.options,
+    }))
+}
+
+/// Finish a sign-in with a passkey as its second factor.
+///
+/// The passkey must be the `mfaToken`'s user's; the answer is the sign-in
+/// answer with `amr: ["pwd","hwk"]`. A refused passkey counts against the
+/// `mfaToken` (5 at most) and as a failed sign-in of the account.
+#[utoipa::path(
+    tag = "mfa",
+    request_body = MfaPasskeyFinishRequest,
+    responses(
+        (status = 200, description = "Signed in", body = SigninResponse),
+        (status = 400, description = "Malformed request, or not a WebAuthn credential", body = ErrorBody),
+        (status = 401, description = "`invalid_passkey` (refused: another user's, unknown, wrong origin, replayed ceremony, counter went backwards) or `invalid_mfa_token` (sign in again)", body = ErrorBody),
+        (status = 403, description = "Account disabled", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts (Retry-After)", body = ErrorBody),
+        (status = 503, description = "Database unavailable", body = ErrorBody),
+    )
+)]
+#[post("/signin/mfa/passkey/finish")]
+pub async fn finish_passkey_step(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<MfaPasskeyFinishRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let client = client_info(&req, &state.http.trusted_proxies);
+    let result = state
+        .passkeys
+        .finish_second_step(
+            &body.mfa_token,
+            &body.ceremony_id,
+            &body.credential,
+            &client,
+        )
+        .await;
+    if let Some(metrics) = &state.metrics.0 {
+        metrics.sign_in(&result);
+    }
+    Ok(HttpResponse::Ok().json(super::auth::signin_response(result?)))
 }

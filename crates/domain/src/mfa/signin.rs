@@ -147,19 +147,47 @@ impl AuthService {
             MfaProof::RecoveryCode(code) => self.accept_recovery_code(user, code).await?,
         };
         if !accepted {
-            let failures = self.deps.mfa.count_challenge_failure(challenge.id).await?;
-            tracing::info!(user_id = %user, failures, "second factor refused");
+            self.second_factor_refused(pending).await?;
             return Err(Error::InvalidMfaCode);
         }
+        self.complete_second_factor(pending, AuthMethod::Otp, client)
+            .await
+    }
+
+    /// Counts a refused second factor against the challenge.
+    pub async fn second_factor_refused(&self, pending: &PendingSignIn) -> Result<(), Error> {
+        let failures = self
+            .deps
+            .mfa
+            .count_challenge_failure(pending.challenge.id)
+            .await?;
+        tracing::info!(user_id = %pending.login.id, failures, "second factor refused");
+        Ok(())
+    }
+
+    /// After the second factor `method` checked out: the challenge is used
+    /// up (once) and the session opened with the first step's methods and
+    /// `method`.
+    pub async fn complete_second_factor(
+        &self,
+        pending: &PendingSignIn,
+        method: AuthMethod,
+        client: &ClientInfo,
+    ) -> Result<SignedIn, Error> {
         let now = self.deps.clock.now();
-        if !self.deps.mfa.consume_challenge(challenge.id, now).await? {
+        if !self
+            .deps
+            .mfa
+            .consume_challenge(pending.challenge.id, now)
+            .await?
+        {
             return Err(Error::InvalidMfaToken);
         }
-        let mut amr = challenge.amr.clone();
-        amr.push(AuthMethod::Otp);
+        let mut amr = pending.challenge.amr.clone();
+        amr.push(method);
         amr.sort();
         amr.dedup();
-        self.open_session(login, client, &amr).await
+        self.open_session(&pending.login, client, &amr).await
     }
 
     /// Whether `code` is a current TOTP code of `user` not used before

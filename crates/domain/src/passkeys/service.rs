@@ -256,6 +256,77 @@ impl PasskeyService {
         credential: &serde_json::Value,
         client: &ClientInfo,
     ) -> Result<SignedIn, Error> {
+        let login = self.verified_owner(ceremony_id, credential).await?;
+        if self.auth.policy.require_verified_email && !login.email_verified {
+            return Err(Error::EmailNotVerified);
+        }
+        tracing::info!(user_id = %login.id, "signed in with a passkey");
+        self.auth
+            .open_session(&login, client, &[crate::mfa::AuthMethod::Hwk])
+            .await
+    }
+
+    /// Begins the passkey step of a password sign-in that asked for a
+    /// second factor: a ceremony bound to the `mfaToken`'s user.
+    pub async fn start_second_step(&self, mfa_token: &str) -> Result<StartedCeremony, Error> {
+        let pending = self.auth.mfa_challenge(mfa_token).await?;
+        let challenge = self.deps.verifier.start_authentication()?;
+        self.begin(
+            CeremonyKind::AuthenticateUser,
+            Some(pending.login.id),
+            challenge,
+        )
+        .await
+    }
+
+    /// Ends the passkey step of a password sign-in: the assertion must be
+    /// the `mfaToken`'s user's, on a ceremony bound to them; the session's
+    /// `amr` is `["pwd","hwk"]`. A refused passkey counts against the
+    /// `mfaToken` and as a failed sign-in of the account.
+    pub async fn finish_second_step(
+        &self,
+        mfa_token: &str,
+        ceremony_id: &str,
+        credential: &serde_json::Value,
+        client: &ClientInfo,
+    ) -> Result<SignedIn, Error> {
+        let auth = &self.auth;
+        self.throttle
+            .second_step(auth, mfa_token, &client.addr, |pending| async move {
+                let owner = self
+                    .verified_owner(ceremony_id, credential)
+                    .await
+                    .and_then(|login| {
+                        if login.id == pending.login.id {
+                            Ok(login)
+                        } else {
+                            Err(refused(PasskeyFailure::OtherUser))
+                        }
+                    });
+                match owner {
+                    Ok(_) => {
+                        auth.complete_second_factor(&pending, crate::mfa::AuthMethod::Hwk, client)
+                            .await
+                    }
+                    Err(e @ Error::PasskeyRefused(_)) => {
+                        auth.second_factor_refused(&pending).await?;
+                        Err(e)
+                    }
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+            .inspect_err(log_refusal)
+    }
+
+    /// The enabled account whose stored passkey the assertion verifies
+    /// against (on a live sign-in ceremony, bound to that account when it is
+    /// bound), with a sign counter that went up.
+    async fn verified_owner(
+        &self,
+        ceremony_id: &str,
+        credential: &serde_json::Value,
+    ) -> Result<LoginRecord, Error> {
         let ceremony = self.take(ceremony_id).await?;
         let bound = match ceremony.kind {
             CeremonyKind::Authenticate => None,
@@ -315,13 +386,8 @@ impl PasskeyService {
         if login.disabled {
             return Err(Error::AccountDisabled);
         }
-        if self.auth.policy.require_verified_email && !login.email_verified {
-            return Err(Error::EmailNotVerified);
-        }
-        tracing::info!(user_id = %login.id, passkey_id = stored.id, "signed in with a passkey");
-        self.auth
-            .open_session(&login, client, &[crate::mfa::AuthMethod::Hwk])
-            .await
+        tracing::debug!(user_id = %login.id, passkey_id = stored.id, "passkey verified");
+        Ok(login)
     }
 
     /// Deletes expired ceremonies; returns how many. Run by the server's purge loop.

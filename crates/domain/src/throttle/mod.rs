@@ -46,7 +46,7 @@ use policy::Reserved;
 use crate::authentication::{AuthService, SignUp, SignedIn};
 use crate::clock::Clock;
 use crate::error::{Error, StoreError};
-use crate::mfa::{MfaProof, SignInStep};
+use crate::mfa::{MfaProof, PendingSignIn, SignInStep};
 use crate::sessions::{ClientInfo, Refreshed};
 use crate::users::{LoginRecord, Password, UserId, Username};
 
@@ -277,15 +277,30 @@ impl Throttle {
         proof: &MfaProof,
         client: &ClientInfo,
     ) -> Result<SignedIn, Error> {
+        self.second_step(auth, mfa_token, &client.addr, |pending| async move {
+            auth.finish_second_factor(&pending, proof, client).await
+        })
+        .await
+    }
+
+    /// The second step of a sign-in by any factor (`step`: check it and
+    /// finish), under the sign-in counters of the `mfaToken`'s user; see
+    /// [`Throttle::second_factor`].
+    pub async fn second_step<F, Fut>(
+        &self,
+        auth: &AuthService,
+        mfa_token: &str,
+        client: &str,
+        step: F,
+    ) -> Result<SignedIn, Error>
+    where
+        F: FnOnce(PendingSignIn) -> Fut,
+        Fut: std::future::Future<Output = Result<SignedIn, Error>>,
+    {
         let pending = auth.mfa_challenge(mfa_token).await?;
         let username = pending.login.username.clone();
-        self.password_attempt(
-            &username,
-            &client.addr,
-            auth.finish_second_factor(&pending, proof, client),
-            |_| true,
-        )
-        .await
+        self.password_attempt(&username, client, step(pending), |_| true)
+            .await
     }
 
     /// Checks the password of a signed-in user who re-enters it (password
@@ -351,7 +366,7 @@ impl Throttle {
         }
         match &result {
             // A wrong guess: the reservations stay, as failures.
-            Err(Error::InvalidCredentials | Error::InvalidMfaCode) => {}
+            Err(Error::InvalidCredentials | Error::InvalidMfaCode | Error::PasskeyRefused(_)) => {}
             Ok(done) if !finished(done) => {
                 self.give_back(&reserved, |k| k != Kind::Every).await;
             }

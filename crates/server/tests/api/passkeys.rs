@@ -513,3 +513,93 @@ async fn an_admin_reset_of_second_factors_removes_passkeys() {
     )
     .await;
 }
+
+/// The first step of a password sign-in that asks for a second factor.
+async fn mfa_token_of(app: &TestApp, username: &str) -> Value {
+    let res = app.signin(username, PASSWORD).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["mfaRequired"], true, "{body}");
+    body
+}
+
+async fn passkey_step(
+    app: &TestApp,
+    mfa_token: &str,
+    key: &SoftAuthenticator,
+) -> reqwest::Response {
+    let res = app
+        .post_json(
+            "/api/auth/signin/mfa/passkey/start",
+            &json!({"mfaToken": mfa_token}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let started: Value = res.json().await.unwrap();
+    let credential = key.get(&started["options"]).await;
+    app.post_json(
+        "/api/auth/signin/mfa/passkey/finish",
+        &json!({"mfaToken": mfa_token, "ceremonyId": started["ceremonyId"], "credential": credential}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_passkey_is_the_second_step_of_a_password_sign_in() {
+    let app = spawn_app().await;
+    let name = unique_name("pk2");
+    let token = app.user_token(&name, &["user"]).await;
+    let key = SoftAuthenticator::new();
+    register(&app, &token, &key, "Laptop").await;
+
+    // the password alone is no longer enough
+    let first = mfa_token_of(&app, &name).await;
+    assert_eq!(first["methods"], json!(["passkey"]));
+    let mfa = first["mfaToken"].as_str().unwrap();
+
+    // another user's passkey is refused and counts against the mfaToken
+    let other = unique_name("pk2other");
+    let other_token = app.user_token(&other, &["user"]).await;
+    let other_key = SoftAuthenticator::new();
+    register(&app, &other_token, &other_key, "Theirs").await;
+    expect_error(
+        passkey_step(&app, mfa, &other_key).await,
+        401,
+        "invalid_passkey",
+    )
+    .await;
+
+    let res = passkey_step(&app, mfa, &key).await;
+    assert_eq!(
+        res.status(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    let body: Value = res.json().await.unwrap();
+    let access = body["accessToken"].as_str().unwrap();
+    assert_eq!(
+        crate::helpers::claims_of(access)["amr"],
+        json!(["pwd", "hwk"])
+    );
+    assert_eq!(
+        app.get_with_token("/api/auth/me", access).await.status(),
+        200
+    );
+    // the mfaToken is used up
+    let res = app
+        .post_json(
+            "/api/auth/signin/mfa/passkey/start",
+            &json!({"mfaToken": mfa}),
+        )
+        .await;
+    expect_error(res, 401, "invalid_mfa_token").await;
+    // passwordless sign-in keeps its own amr
+    let res = passkey_signin(&app, &key, None).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        crate::helpers::claims_of(body["accessToken"].as_str().unwrap())["amr"],
+        json!(["hwk"])
+    );
+}
