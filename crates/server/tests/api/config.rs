@@ -162,7 +162,7 @@ async fn a_digits_only_secret_from_the_environment_is_used_byte_for_byte() {
 }
 
 /// A production configuration that starts, on `db`.
-fn production_on(db: &TestDb) -> Settings {
+pub(crate) fn production_on(db: &TestDb) -> Settings {
     let mut s = Settings::load_from(&config_dir(), Profile::Production, false).unwrap();
     s.server.host = "127.0.0.1".into();
     s.server.port = 0;

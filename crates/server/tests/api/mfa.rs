@@ -668,3 +668,31 @@ async fn admins_reset_second_factors_within_their_permissions() {
         .await;
     assert_eq!(audited.trim(), "1");
 }
+
+#[tokio::test]
+async fn production_refuses_to_start_without_the_key_once_anyone_enrolled() {
+    let clock = step_clock();
+    let app = spawn_app_with_clock(clock.clone(), |_| {}).await;
+    let (_, token) = member(&app, "ivan", &["user"]).await;
+    let with_key = |s: &mut rolegate::settings::Settings| {
+        s.auth.mfa_encryption_key =
+            secrecy::SecretString::from("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".to_owned());
+    };
+    // production without a key starts while nobody has a second factor …
+    let mut prod = crate::config::production_on(&app.db);
+    let started = rolegate::startup::Application::build(prod.clone()).await;
+    assert!(started.is_ok(), "no key needed yet");
+    drop(started);
+    enrol(&app, &token, &clock).await;
+    // … and refuses once someone has, naming the setting
+    let err = match rolegate::startup::Application::build(prod.clone()).await {
+        Ok(_) => panic!("production started without the key of enrolled secrets"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        err.contains("auth.mfa_encryption_key") || err.contains("MFA_ENCRYPTION_KEY"),
+        "{err}"
+    );
+    with_key(&mut prod);
+    assert!(rolegate::startup::Application::build(prod).await.is_ok());
+}
