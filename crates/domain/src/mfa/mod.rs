@@ -8,6 +8,8 @@
 
 mod service;
 mod signin;
+#[cfg(test)]
+mod tests;
 
 pub use service::{MfaService, RECOVERY_CODES, TotpEnrolment};
 pub use signin::{

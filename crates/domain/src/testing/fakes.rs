@@ -226,7 +226,12 @@ impl crate::tokens::TokenIssuer for FakeTokens {
     ) -> Result<crate::tokens::IssuedToken, crate::tokens::TokenError> {
         let perms: Vec<&str> = subject.permissions.iter().map(Permission::as_str).collect();
         Ok(crate::tokens::IssuedToken {
-            token: format!("token:{}:{}", subject.user_id, perms.join(",")),
+            token: format!(
+                "token:{}:{}:amr={}",
+                subject.user_id,
+                perms.join(","),
+                crate::mfa::AuthMethod::join(&subject.amr)
+            ),
             expires_in: 900,
         })
     }
