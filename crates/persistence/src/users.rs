@@ -41,6 +41,22 @@ impl Database {
         }
     }
 
+    /// The id of the user named `username_key` if its stored hash is
+    /// `hash` — the row this request wrote.
+    async fn own_row<C: ConnectionTrait>(
+        db: &C,
+        username_key: &str,
+        hash: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(users::Entity::find()
+            .filter(users::Column::UsernameKey.eq(username_key))
+            .filter(users::Column::PasswordHash.eq(hash))
+            .one(db)
+            .await
+            .map_err(map_db_err)?
+            .map(|u| u.id))
+    }
+
     pub(crate) async fn role_names_of<C: ConnectionTrait>(
         db: &C,
         user: i64,
@@ -118,6 +134,9 @@ impl Database {
         }
 
         let now = user.created_at;
+        // Unique to this request (argon2's random salt): how a lost commit
+        // answer recognises our own row.
+        let our_hash = user.password_hash.as_str().to_owned();
         let row = users::ActiveModel {
             username: Set(user.username.as_str().to_owned()),
             username_key: Set(username_key.clone()),
@@ -171,10 +190,24 @@ impl Database {
             .await;
         match created {
             Ok(id) => Ok(UserId(id)),
-            // A deadlock among racing sign-ups (InnoDB reports one instead of
-            // the duplicate key at times): if the name or email is now taken,
-            // that is the answer; otherwise the 503 stands.
+            // The connection broke — possibly after the COMMIT reached the
+            // server, its answer lost: if the row is ours (our hash, with its
+            // unique salt), the account exists and that is the answer. A
+            // deadlock among racing sign-ups (InnoDB reports one instead of
+            // the duplicate key at times): if the name or email is now taken
+            // by another, that is the answer; otherwise the 503 stands.
             Err(StoreError::Unavailable(detail)) => {
+                match Self::own_row(&self.conn, &username_key, &our_hash).await {
+                    Ok(Some(id)) => {
+                        tracing::info!(
+                            user_id = id,
+                            "the commit's answer was lost, but the account was created"
+                        );
+                        return Ok(UserId(id));
+                    }
+                    Ok(None) => {}
+                    Err(_) => return Err(StoreError::Unavailable(detail)),
+                }
                 match Self::conflict_of(&self.conn, &username_key, &email).await {
                     Ok(Some(field)) => Err(StoreError::Conflict(field)),
                     _ => Err(StoreError::Unavailable(detail)),

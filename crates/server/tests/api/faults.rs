@@ -258,3 +258,127 @@ async fn the_database_store_meets_on_store_error_too() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A loopback proxy that, once armed, lets the next `COMMIT` through to the
+/// database and then closes that connection before the answer comes back:
+/// the transaction is committed, the app sees a broken connection.
+struct CommitCutter {
+    port: u16,
+    armed: Arc<AtomicBool>,
+    fired: Arc<AtomicBool>,
+}
+
+impl CommitCutter {
+    async fn start(target: String) -> Self {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let armed = Arc::new(AtomicBool::new(false));
+        let fired = Arc::new(AtomicBool::new(false));
+        let (accept_armed, accept_fired) = (armed.clone(), fired.clone());
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let Ok(outbound) = TcpStream::connect(&target).await else {
+                    continue;
+                };
+                let (armed, fired) = (accept_armed.clone(), accept_fired.clone());
+                tokio::spawn(async move {
+                    let (mut from_app, mut to_app) = inbound.into_split();
+                    let (mut from_db, mut to_db) = outbound.into_split();
+                    // Set before the COMMIT leaves: its answer is never relayed.
+                    let cutting = AtomicBool::new(false);
+                    let upstream = async {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = match from_app.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            let chunk = &buf[..n];
+                            let commit =
+                                chunk.windows(6).any(|w| w.eq_ignore_ascii_case(b"COMMIT"));
+                            let cut = commit && armed.swap(false, Ordering::SeqCst);
+                            if cut {
+                                cutting.store(true, Ordering::SeqCst);
+                            }
+                            if to_db.write_all(chunk).await.is_err() {
+                                return;
+                            }
+                            if cut {
+                                // Let the server commit, then close without its answer.
+                                tokio::time::sleep(Duration::from_millis(300)).await;
+                                fired.store(true, Ordering::SeqCst);
+                                return;
+                            }
+                        }
+                    };
+                    let downstream = async {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = match from_db.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            if cutting.load(Ordering::SeqCst) {
+                                // The COMMIT's answer: dropped; the cut follows.
+                                std::future::pending::<()>().await;
+                            }
+                            if to_app.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    };
+                    // Whichever ends first ends the connection (both halves drop).
+                    tokio::select! {
+                        () = upstream => {}
+                        () = downstream => {}
+                    }
+                });
+            }
+        });
+        Self { port, armed, fired }
+    }
+}
+
+#[tokio::test]
+async fn a_sign_up_whose_commit_answer_is_lost_is_still_201() {
+    if backend() == Backend::Sqlite {
+        eprintln!(
+            "SKIPPED fault injection on SQLite: an embedded file has no connection to cut (runs on MySQL and PostgreSQL)"
+        );
+        return;
+    }
+    let db = TestDb::create().await;
+    let (host, port, _) = host_port(&db.url);
+    let cutter = CommitCutter::start(format!("{host}:{port}")).await;
+    let mut settings = test_settings(&db.url_via(cutter.port));
+    settings.database.acquire_timeout_ms = 2000;
+    let app = spawn_on(db, settings).await;
+    // warm up: the pool has its connections and the roles are cached
+    let warm = unique_name("warm");
+    let res = app
+        .signup(&warm, &format!("{warm}@example.com"), PW, None)
+        .await;
+    assert_eq!(res.status(), 201);
+
+    let name = unique_name("lost");
+    cutter.armed.store(true, Ordering::SeqCst);
+    let res = app
+        .signup(&name, &format!("{name}@example.com"), PW, None)
+        .await;
+    let status = res.status().as_u16();
+    let body = res.text().await.unwrap();
+    assert!(
+        cutter.fired.load(Ordering::SeqCst),
+        "the commit's answer was cut (armed still: {}; {status} {body})",
+        cutter.armed.load(Ordering::SeqCst)
+    );
+    assert_eq!(status, 201, "our own account, not a conflict: {body}");
+    // it exists, once, and signs in
+    let res = app.signin(&name, PW).await;
+    assert_eq!(res.status(), 200);
+    let res = app
+        .signup(&name, &format!("{name}@example.com"), PW, None)
+        .await;
+    expect_error(res, 409, "username_taken").await;
+}
