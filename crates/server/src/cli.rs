@@ -250,7 +250,7 @@ fn config_check(file: Option<&std::path::Path>) -> anyhow::Result<()> {
     {
         problems.push(format!("{e:#}"));
     }
-    if let Err(e) = crate::startup::mail_adapters(&settings) {
+    if let Err(e) = crate::mail::mail_adapters(&settings) {
         problems.push(format!("{e:#}"));
     }
     println!("profile: {}", settings.profile.as_str());

@@ -5,7 +5,6 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use crate::settings::MailTransport;
 use actix_web::HttpServer;
 use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
@@ -13,13 +12,10 @@ use rolegate_api::{AppState, HttpSettings, MetricsHandle, Readiness, build_app};
 use rolegate_auth::{Argon2Hasher, JwtConfig, OpaqueRefreshTokens, TokenService};
 use rolegate_domain::{
     AccountDeps, AccountPolicy, AccountService, AdminDeps, AdminService, AttemptStore, AuthDeps,
-    AuthPolicy, AuthService, Bootstrap, Clock, DeliveryPolicy, Email, MailComposer, MailSender,
-    MemoryAttempts, PasskeyDeps, PasskeyService, Password, PasswordHasher, Postman, SystemClock,
-    Throttle, Username,
+    AuthPolicy, AuthService, Clock, DeliveryPolicy, MemoryAttempts, PasskeyDeps, PasskeyService,
+    PasswordHasher, Postman, SystemClock, Throttle,
 };
-use rolegate_mail::{ComposerConfig, LinkPaths, LogSender, SmtpSender, TemplateComposer};
 use rolegate_persistence::{Database, RedisAttempts, redact_url};
-use secrecy::ExposeSecret as _;
 
 use crate::metrics::{Metrics, Sources};
 use crate::settings::Settings;
@@ -114,59 +110,6 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// Reads a password file: one line, a trailing newline ignored.
-pub fn read_password_file(path: &std::path::Path) -> anyhow::Result<Password> {
-    let raw = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the password file {}", path.display()))?;
-    let line = raw.strip_suffix('\n').unwrap_or(&raw);
-    let line = line.strip_suffix('\r').unwrap_or(line);
-    Password::parse(line).map_err(|e| anyhow::anyhow!("the password in {} {e}", path.display()))
-}
-
-/// Creates the first admin from `[bootstrap]` when no active admin exists.
-/// Once an admin exists nothing is read, so the password file (a secret)
-/// may be removed after the first start.
-async fn bootstrap_admin(settings: &Settings, admin: &AdminService) -> anyhow::Result<()> {
-    if admin
-        .has_active_admin()
-        .await
-        .map_err(|e| anyhow::anyhow!("bootstrap admin: {}", rolegate_api::error::describe(e)))?
-    {
-        tracing::debug!("bootstrap: an active admin exists; nothing to do");
-        return Ok(());
-    }
-    let b = &settings.bootstrap;
-    let username = Username::parse(&b.admin_username)
-        .map_err(|e| anyhow::anyhow!("bootstrap.admin_username {e}"))?;
-    let email =
-        Email::parse(&b.admin_email).map_err(|e| anyhow::anyhow!("bootstrap.admin_email {e}"))?;
-    if b.admin_password_file.trim().is_empty() {
-        anyhow::bail!(
-            "bootstrap.admin_password_file must name a file holding the admin's password"
-        );
-    }
-    let password = read_password_file(std::path::Path::new(&b.admin_password_file))?;
-    match admin
-        .bootstrap_admin(username.clone(), email, password)
-        .await
-        .map_err(|e| anyhow::anyhow!("bootstrap admin: {}", rolegate_api::error::describe(e)))?
-    {
-        Bootstrap::Created(id) => {
-            tracing::info!(user_id = %id, username = %username, "bootstrap: first admin created");
-        }
-        Bootstrap::AdminExists => {
-            tracing::debug!("bootstrap: an active admin exists; nothing to do");
-        }
-        Bootstrap::Taken => tracing::warn!(
-            username = %username,
-            "bootstrap: no active admin exists, but this username or e-mail belongs to an account \
-             that is not an admin; it is not promoted. Use `rolegate user grant <username> admin` \
-             if it is yours."
-        ),
-    }
-    Ok(())
-}
-
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.validate()?;
@@ -239,7 +182,7 @@ impl Application {
             );
         }
         if settings.bootstrap.enabled() {
-            bootstrap_admin(&settings, &admin).await?;
+            crate::bootstrap::bootstrap_admin(&settings, &admin).await?;
         }
         let auth = AuthService::new(
             AuthDeps {
@@ -268,7 +211,7 @@ impl Application {
             .on_store_error(settings.rate_limit.on_store_error.policy());
         let mfa = rolegate_domain::MfaService::new(auth.clone(), throttle.clone());
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let (composer, sender) = mail_adapters(&settings)?;
+        let (composer, sender) = crate::mail::mail_adapters(&settings)?;
         let policy = DeliveryPolicy {
             backoff_secs: settings.mail.backoff_secs,
             max_backoff_secs: settings.mail.max_backoff_secs,
@@ -333,7 +276,7 @@ impl Application {
             Arc::new(m)
         });
         let metrics_postman = postman.clone();
-        let postman = tokio::spawn(deliver_mail(
+        let postman = tokio::spawn(crate::mail::deliver_mail(
             postman,
             std::time::Duration::from_millis(settings.mail.poll_interval_ms.max(1)),
             policy.batch as usize,
@@ -571,68 +514,6 @@ impl Signals {
         {
             let _ = tokio::signal::ctrl_c().await;
             "Ctrl-C"
-        }
-    }
-}
-
-/// The mail composer and sender the settings describe.
-pub(crate) fn mail_adapters(
-    settings: &Settings,
-) -> anyhow::Result<(Arc<dyn MailComposer>, Arc<dyn MailSender>)> {
-    let mail = &settings.mail;
-    let composer = TemplateComposer::new(ComposerConfig {
-        public_url: mail.public_url.clone(),
-        paths: LinkPaths {
-            reset_password: mail.reset_path.clone(),
-            verify_email: mail.verify_path.clone(),
-            confirm_email_change: mail.confirm_email_change_path.clone(),
-        },
-        templates_dir: mail.templates_dir.clone(),
-        reset_minutes: i64::try_from(settings.auth.reset_token_ttl / 60)?,
-        email_minutes: i64::try_from(settings.auth.email_token_ttl / 60)?,
-    })?;
-    let sender: Arc<dyn MailSender> = match (mail.transport, &mail.smtp_url) {
-        (MailTransport::Smtp, Some(url)) => Arc::new(SmtpSender::new(
-            url.expose_secret(),
-            &mail.from,
-            std::time::Duration::from_secs(mail.timeout_secs.max(1)),
-        )?),
-        (MailTransport::Smtp, None) => {
-            anyhow::bail!("mail.transport = \"smtp\" needs mail.smtp_url")
-        }
-        (MailTransport::Log, _) => Arc::new(LogSender),
-    };
-    Ok((Arc::new(composer), sender))
-}
-
-/// Delivers the outbox: every `every`, or at once again after a full round.
-/// Store failures (the database is down) are logged and retried. Told to
-/// stop, it finishes the round under way.
-async fn deliver_mail(
-    postman: Postman,
-    every: std::time::Duration,
-    batch: usize,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-    metrics: Option<Arc<Metrics>>,
-) {
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        match postman.deliver_due().await {
-            Ok(round) => {
-                if let Some(m) = &metrics {
-                    m.mail_round(&round);
-                }
-                if round.sent + round.retried + round.given_up >= batch {
-                    continue;
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "mail delivery: the outbox is unavailable"),
-        }
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            _ = stop.wait_for(|stop| *stop) => return,
         }
     }
 }

@@ -103,7 +103,7 @@ pub(crate) fn field_errors(e: rolegate_domain::Error) -> anyhow::Error {
 fn read_password(file: Option<&Path>) -> anyhow::Result<Password> {
     use std::io::IsTerminal as _;
     if let Some(path) = file {
-        return crate::startup::read_password_file(path);
+        return crate::bootstrap::read_password_file(path);
     }
     let line = if std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password("Password: ")?;
