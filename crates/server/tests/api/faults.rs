@@ -70,16 +70,25 @@ impl Proxy {
     }
 }
 
-#[tokio::test]
-async fn database_outage_gives_fast_503s_and_recovers_without_restart() {
+/// A fresh database with its host and port, on a networked backend; `None`
+/// (and a note) on SQLite, an embedded file with no connection to cut.
+async fn networked_db() -> Option<(TestDb, String, u16)> {
     if backend() == Backend::Sqlite {
         eprintln!(
             "SKIPPED fault injection on SQLite: an embedded file has no connection to cut (runs on MySQL and PostgreSQL)"
         );
-        return;
+        return None;
     }
     let db = TestDb::create().await;
     let (host, port, _) = host_port(&db.url);
+    Some((db, host, port))
+}
+
+#[tokio::test]
+async fn database_outage_gives_fast_503s_and_recovers_without_restart() {
+    let Some((db, host, port)) = networked_db().await else {
+        return;
+    };
     let proxy = Proxy::start(format!("{host}:{port}")).await;
     let mut settings = test_settings(&db.url_via(proxy.port));
     settings.database.acquire_timeout_ms = 1000;
@@ -342,14 +351,9 @@ impl CommitCutter {
 
 #[tokio::test]
 async fn a_sign_up_whose_commit_answer_is_lost_is_still_201() {
-    if backend() == Backend::Sqlite {
-        eprintln!(
-            "SKIPPED fault injection on SQLite: an embedded file has no connection to cut (runs on MySQL and PostgreSQL)"
-        );
+    let Some((db, host, port)) = networked_db().await else {
         return;
-    }
-    let db = TestDb::create().await;
-    let (host, port, _) = host_port(&db.url);
+    };
     let cutter = CommitCutter::start(format!("{host}:{port}")).await;
     let mut settings = test_settings(&db.url_via(cutter.port));
     settings.database.acquire_timeout_ms = 2000;
