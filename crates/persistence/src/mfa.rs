@@ -126,22 +126,21 @@ impl MfaStore for Database {
     ) -> Result<bool, StoreError> {
         self.in_transaction(move |txn| {
             Box::pin(async move {
-                let existing = user_totp::Entity::find_by_id(user.0)
+                // A write first: on SQLite a transaction that reads first
+                // fails at once (SQLITE_BUSY) when another writer got in.
+                // Only an unconfirmed enrolment is replaced.
+                user_totp::Entity::delete_many()
+                    .filter(user_totp::Column::UserId.eq(user.0))
+                    .filter(user_totp::Column::ConfirmedAt.is_null())
+                    .exec(txn)
+                    .await
+                    .map_err(map_db_err)?;
+                let confirmed = user_totp::Entity::find_by_id(user.0)
                     .one(txn)
                     .await
                     .map_err(map_db_err)?;
-                match existing {
-                    Some(t) if t.confirmed_at.is_some() => return Ok(false),
-                    // Only an unconfirmed enrolment is replaced.
-                    Some(_) => {
-                        user_totp::Entity::delete_many()
-                            .filter(user_totp::Column::UserId.eq(user.0))
-                            .filter(user_totp::Column::ConfirmedAt.is_null())
-                            .exec(txn)
-                            .await
-                            .map_err(map_db_err)?;
-                    }
-                    None => {}
+                if confirmed.is_some() {
+                    return Ok(false);
                 }
                 user_totp::ActiveModel {
                     user_id: Set(user.0),

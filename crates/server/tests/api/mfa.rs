@@ -678,12 +678,17 @@ async fn production_refuses_to_start_without_the_key_once_anyone_enrolled() {
         s.auth.mfa_encryption_key =
             secrecy::SecretString::from("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".to_owned());
     };
-    // production without a key starts while nobody has a second factor …
-    let mut prod = crate::config::production_on(&app.db);
-    let started = rolegate::startup::Application::build(prod.clone()).await;
-    assert!(started.is_ok(), "no key needed yet");
-    drop(started);
+    // production without a key starts while nobody has a second factor
+    // (a database of its own: a built instance runs its workers until dropped) …
+    let fresh = crate::helpers::TestDb::create().await;
+    assert!(
+        rolegate::startup::Application::build(crate::config::production_on(&fresh))
+            .await
+            .is_ok(),
+        "no key needed yet"
+    );
     enrol(&app, &token, &clock).await;
+    let mut prod = crate::config::production_on(&app.db);
     // … and refuses once someone has, naming the setting
     let err = match rolegate::startup::Application::build(prod.clone()).await {
         Ok(_) => panic!("production started without the key of enrolled secrets"),
