@@ -25,6 +25,29 @@ pub(super) fn require_outranks(actor: &mut Checked, target: &UserProfile) -> Res
 }
 
 impl AdminService {
+    /// A change to user `id` by an actor who must outrank them: the checked
+    /// actor, the user as read now, and the audited change `action` with
+    /// `detail` (from the user) and the preconditions it relies on.
+    async fn change_of_user(
+        &self,
+        granted: Granted<UsersWrite>,
+        id: UserId,
+        action: &str,
+        detail: impl FnOnce(&UserProfile) -> serde_json::Value,
+    ) -> Result<(Checked, UserProfile, super::Change), Error> {
+        let mut actor = self.check(granted).await?;
+        let (target, catalogue) = self.target(id).await?;
+        require_outranks(&mut actor, &target)?;
+        let change = actor.change(
+            self.now(),
+            action,
+            format!("user:{id}"),
+            detail(&target),
+            target_state(&target, &catalogue),
+        );
+        Ok((actor, target, change))
+    }
+
     /// The signed-in user's own profile: `ActorGone` when the account no
     /// longer exists, `AccountDisabled` when it is disabled.
     pub async fn me(&self, id: UserId) -> Result<UserProfile, Error> {
@@ -135,21 +158,19 @@ impl AdminService {
         id: UserId,
         disabled: bool,
     ) -> Result<UserProfile, Error> {
-        let mut actor = self.check(granted).await?;
-        let (target, catalogue) = self.target(id).await?;
-        require_outranks(&mut actor, &target)?;
         let action = if disabled {
             "user.disable"
         } else {
             "user.enable"
         };
-        let change = actor.change(
-            self.now(),
-            action,
-            format!("user:{id}"),
-            json!({"username": target.user.username, "disabled": disabled}),
-            target_state(&target, &catalogue),
-        );
+        let (actor, _, change) = self
+            .change_of_user(
+                granted,
+                id,
+                action,
+                |t| json!({"username": t.user.username, "disabled": disabled}),
+            )
+            .await?;
         self.deps
             .admin
             .set_user_disabled(id, disabled, change)
@@ -166,16 +187,14 @@ impl AdminService {
         granted: Granted<UsersWrite>,
         id: UserId,
     ) -> Result<UserProfile, Error> {
-        let mut actor = self.check(granted).await?;
-        let (target, catalogue) = self.target(id).await?;
-        require_outranks(&mut actor, &target)?;
-        let change = actor.change(
-            self.now(),
-            "user.unlock",
-            format!("user:{id}"),
-            json!({"username": target.user.username}),
-            target_state(&target, &catalogue),
-        );
+        let (actor, target, change) = self
+            .change_of_user(
+                granted,
+                id,
+                "user.unlock",
+                |t| json!({"username": t.user.username}),
+            )
+            .await?;
         // Audited first: a change refused as stale clears nothing.
         self.deps.admin.record_change(change).await?;
         let cleared =
@@ -194,16 +213,14 @@ impl AdminService {
         granted: Granted<UsersWrite>,
         id: UserId,
     ) -> Result<UserProfile, Error> {
-        let mut actor = self.check(granted).await?;
-        let (target, catalogue) = self.target(id).await?;
-        require_outranks(&mut actor, &target)?;
-        let change = actor.change(
-            self.now(),
-            "user.mfa.reset",
-            format!("user:{id}"),
-            json!({"username": target.user.username}),
-            target_state(&target, &catalogue),
-        );
+        let (actor, target, change) = self
+            .change_of_user(
+                granted,
+                id,
+                "user.mfa.reset",
+                |t| json!({"username": t.user.username}),
+            )
+            .await?;
         self.deps.admin.reset_second_factors(id, change).await?;
         tracing::info!(actor = %actor.name, user_id = %id, "audit: second factors reset");
         Ok(target)
@@ -211,16 +228,14 @@ impl AdminService {
 
     /// Deletes a user with their roles and sessions.
     pub async fn delete_user(&self, granted: Granted<UsersWrite>, id: UserId) -> Result<(), Error> {
-        let mut actor = self.check(granted).await?;
-        let (target, catalogue) = self.target(id).await?;
-        require_outranks(&mut actor, &target)?;
-        let change = actor.change(
-            self.now(),
-            "user.delete",
-            format!("user:{id}"),
-            json!({"username": target.user.username, "roles": names(&target.user.roles)}),
-            target_state(&target, &catalogue),
-        );
+        let (actor, _, change) = self
+            .change_of_user(
+                granted,
+                id,
+                "user.delete",
+                |t| json!({"username": t.user.username, "roles": names(&t.user.roles)}),
+            )
+            .await?;
         self.deps.admin.delete_user(id, change).await?;
         tracing::info!(actor = %actor.name, user_id = %id, "audit: user deleted");
         Ok(())
