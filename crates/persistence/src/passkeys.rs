@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rolegate_domain::{
-    Ceremony, CeremonyKind, LoginRecord, NewPasskey, PasskeyInfo, PasskeyStore, PasswordHash,
-    StoreError, StoredPasskey, UniqueField, UserId,
+    Ceremony, CeremonyKind, NewPasskey, PasskeyInfo, PasskeyStore, StoreError, StoredPasskey,
+    UniqueField, UserId,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -16,7 +16,7 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 
 use crate::Database;
-use crate::entities::{passkeys, users, webauthn_challenges};
+use crate::entities::{passkeys, webauthn_challenges};
 use crate::error::{is_unique_violation, map_db_err};
 
 /// The indexed form of a credential id (ids may be too long to index).
@@ -175,21 +175,6 @@ impl PasskeyStore for Database {
 
     async fn delete_all_for_user(&self, user: UserId) -> Result<u64, StoreError> {
         delete_passkeys(&self.conn, user).await
-    }
-
-    async fn login(&self, user: UserId) -> Result<Option<LoginRecord>, StoreError> {
-        Ok(users::Entity::find_by_id(user.0)
-            .one(&self.conn)
-            .await
-            .map_err(map_db_err)?
-            .map(|u| LoginRecord {
-                id: UserId(u.id),
-                username: u.username,
-                email: u.email,
-                password_hash: PasswordHash::new(u.password_hash),
-                disabled: u.disabled,
-                email_verified: u.email_verified,
-            }))
     }
 
     async fn insert_ceremony(&self, id_hash: &str, c: &Ceremony) -> Result<(), StoreError> {

@@ -243,6 +243,21 @@ impl UserStore for Database {
         Self::conflict_of(&self.conn, &username.key(), email.as_str()).await
     }
 
+    async fn login_by_id(&self, id: UserId) -> Result<Option<LoginRecord>, StoreError> {
+        Ok(users::Entity::find_by_id(id.0)
+            .one(&self.conn)
+            .await
+            .map_err(map_db_err)?
+            .map(|u| LoginRecord {
+                id: UserId(u.id),
+                username: u.username,
+                email: u.email,
+                password_hash: PasswordHash::new(u.password_hash),
+                disabled: u.disabled,
+                email_verified: u.email_verified,
+            }))
+    }
+
     async fn find_login(&self, username: &Username) -> Result<Option<LoginRecord>, StoreError> {
         Ok(users::Entity::find()
             .filter(users::Column::UsernameKey.eq(username.key()))

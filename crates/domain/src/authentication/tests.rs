@@ -70,6 +70,9 @@ mod sign_in_reads {
 
     #[async_trait]
     impl UserStore for Users {
+        async fn login_by_id(&self, _: UserId) -> Result<Option<LoginRecord>, StoreError> {
+            Err(StoreError::internal("unused"))
+        }
         async fn create_user(
             &self,
             _: NewUser,

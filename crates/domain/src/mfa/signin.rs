@@ -6,7 +6,7 @@ use super::{AuthMethod, ChallengeRecord, MfaMethod, NewChallenge};
 use crate::authentication::{AuthService, SignedIn, seconds_until};
 use crate::error::Error;
 use crate::sessions::ClientInfo;
-use crate::users::{LoginRecord, UserId, Username};
+use crate::users::{LoginRecord, UserId};
 
 /// How long an `mfaToken` works, in seconds.
 pub const MFA_TOKEN_TTL_SECS: i64 = 300;
@@ -115,13 +115,11 @@ impl AuthService {
             .await?
             .filter(|c| !c.used && c.expires_at > now && c.failures < MFA_TOKEN_MAX_FAILURES)
             .ok_or(Error::InvalidMfaToken)?;
-        let profile = self.deps.users.profile(challenge.user_id).await?;
-        let login = match profile.map(|p| Username::parse(&p.user.username)) {
-            Some(Ok(name)) => self.deps.users.find_login(&name).await?,
-            _ => None,
-        };
-        let login = login
-            .filter(|l| l.id == challenge.user_id)
+        let login = self
+            .deps
+            .users
+            .login_by_id(challenge.user_id)
+            .await?
             .ok_or(Error::InvalidMfaToken)?;
         Ok(PendingSignIn { challenge, login })
     }

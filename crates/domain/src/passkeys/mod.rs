@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 pub use service::{PasskeyDeps, PasskeyService, StartedCeremony};
 
 use crate::error::{BoxError, StoreError};
-use crate::users::{LoginRecord, UserId};
+use crate::users::UserId;
 
 /// How long a ceremony (registration or sign-in) may take, in seconds.
 pub const CEREMONY_TTL_SECS: i64 = 300;
@@ -127,8 +127,6 @@ pub trait PasskeyStore: Send + Sync {
     async fn delete(&self, user: UserId, id: i64) -> Result<bool, StoreError>;
     /// Deletes every passkey of the user (an admin's reset of second factors).
     async fn delete_all_for_user(&self, user: UserId) -> Result<u64, StoreError>;
-    /// The account a passkey signs in to.
-    async fn login(&self, user: UserId) -> Result<Option<LoginRecord>, StoreError>;
     async fn insert_ceremony(&self, id_hash: &str, ceremony: &Ceremony) -> Result<(), StoreError>;
     /// Removes the ceremony and returns it; `None` if there is none, or a
     /// concurrent request took it first (one delete wins).

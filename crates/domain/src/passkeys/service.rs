@@ -81,7 +81,7 @@ impl PasskeyService {
 
     /// The signed-in caller's account.
     async fn caller(&self, user: UserId) -> Result<LoginRecord, Error> {
-        match self.deps.store.login(user).await? {
+        match self.auth.deps.users.login_by_id(user).await? {
             Some(l) if l.disabled => Err(Error::AccountDisabled),
             Some(l) => Ok(l),
             None => Err(Error::ActorGone),
@@ -378,9 +378,10 @@ impl PasskeyService {
             return Err(refused(PasskeyFailure::CounterRegression));
         }
         let login = self
+            .auth
             .deps
-            .store
-            .login(stored.user_id)
+            .users
+            .login_by_id(stored.user_id)
             .await?
             .ok_or(refused(PasskeyFailure::UnknownCredential))?;
         if login.disabled {

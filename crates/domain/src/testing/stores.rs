@@ -86,6 +86,18 @@ impl UserStore for InMemory {
             }))
     }
 
+    async fn login_by_id(&self, id: UserId) -> Result<Option<LoginRecord>, StoreError> {
+        let s = self.lock_state();
+        Ok(s.users.get(&id.0).map(|u| LoginRecord {
+            id,
+            username: u.username.clone(),
+            email: u.email.clone(),
+            password_hash: u.hash.clone(),
+            disabled: u.disabled,
+            email_verified: true,
+        }))
+    }
+
     async fn replace_password_hash(
         &self,
         id: UserId,

@@ -172,6 +172,10 @@ pub trait UserStore: Send + Sync {
     /// existing user costs what an unknown user costs.
     async fn find_login(&self, username: &Username) -> Result<Option<LoginRecord>, StoreError>;
 
+    /// The sign-in record of the user with this id (a second step of a
+    /// sign-in, a passkey), without the roles.
+    async fn login_by_id(&self, id: UserId) -> Result<Option<LoginRecord>, StoreError>;
+
     /// What the user's roles are and what they grant (permissions
     /// de-duplicated and sorted): read after a password check succeeds.
     async fn grants_of(&self, id: UserId) -> Result<(Vec<RoleName>, Vec<Permission>), StoreError>;

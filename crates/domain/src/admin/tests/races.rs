@@ -65,6 +65,12 @@ struct RoleChangesAfterProfile {
 
 #[async_trait]
 impl UserStore for RoleChangesAfterProfile {
+    async fn login_by_id(
+        &self,
+        id: UserId,
+    ) -> Result<Option<crate::users::LoginRecord>, StoreError> {
+        self.store.login_by_id(id).await
+    }
     async fn create_user(
         &self,
         u: NewUser,
