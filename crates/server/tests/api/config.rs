@@ -2,10 +2,7 @@
 //! byte for byte, production refusing weak settings before it touches the
 //! database, and start-up errors that show no database password.
 
-use std::io::BufRead as _;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rolegate::settings::{Profile, Settings};
@@ -15,84 +12,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestDb, config_dir, unique_name};
-
-/// `rolegate serve` as a child process with the test profile, port 0 and
-/// the given environment; killed on drop.
-struct Served {
-    child: Child,
-    address: String,
-    data: PathBuf,
-}
-
-impl Served {
-    async fn start(env: &[(&str, &str)]) -> Self {
-        let data = std::env::temp_dir().join(format!("rolegate-served-{}", unique_name("d")));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rolegate"))
-            .arg("serve")
-            .env_remove("RUST_LOG")
-            .env("ROLEGATE_ENV", "test")
-            .env("ROLEGATE_CONFIG_DIR", config_dir())
-            .env("ROLEGATE__SERVER__PORT", "0")
-            .env("ROLEGATE__LOG__LEVEL", "info")
-            .env("ROLEGATE__LOG__FORMAT", "pretty")
-            .env("ROLEGATE__DATA__DIR", &data)
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Read the log on a thread (it keeps draining it) until the address.
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<Result<String, String>>();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            let mut seen = String::new();
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(address) = line
-                    .split_whitespace()
-                    .find_map(|word| word.strip_prefix("address="))
-                    .filter(|_| line.contains("rolegate listening"))
-                {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(Ok(address.trim_matches('"').to_owned()));
-                    }
-                } else if tx.is_some() {
-                    seen.push_str(&line);
-                    seen.push('\n');
-                }
-            }
-            if let Some(tx) = tx.take() {
-                let _ = tx.send(Err(seen));
-            }
-        });
-        let address = match tokio::time::timeout(Duration::from_secs(60), rx).await {
-            Ok(Ok(Ok(address))) => address,
-            other => {
-                let _ = child.kill();
-                panic!("rolegate serve did not start: {other:?}");
-            }
-        };
-        Self {
-            child,
-            address,
-            data,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data);
-    }
-}
+use crate::processes::Served;
 
 /// `config` with `try_parsing(true)` read a digits-only secret as a number
 /// (40 digits became a rounded float, `000…0123` became `123`).
