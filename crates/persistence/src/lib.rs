@@ -126,6 +126,32 @@ pub struct PoolStats {
     pub max: u32,
 }
 
+/// The key of the PostgreSQL advisory lock that serialises migrations
+/// (any constant shared by every instance; "rolegate" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x726f_6c65_6761_7465;
+
+/// A lock held while migrations run, on a connection outside the pool.
+enum MigrationLock {
+    Postgres(sea_orm::sqlx::PgConnection),
+    MySql(sea_orm::sqlx::MySqlConnection),
+    None,
+}
+
+impl MigrationLock {
+    /// Ends the lock's session, which releases it.
+    async fn release(self) {
+        use sea_orm::sqlx::Connection as _;
+        let closed = match self {
+            Self::Postgres(conn) => conn.close().await,
+            Self::MySql(conn) => conn.close().await,
+            Self::None => Ok(()),
+        };
+        if let Err(e) = closed {
+            tracing::warn!(error = %e, "closing the migration lock's connection");
+        }
+    }
+}
+
 /// The database: a connection pool plus the store implementations.
 #[derive(Clone)]
 pub struct Database {
@@ -173,9 +199,55 @@ impl Database {
         Ok(Self { conn, backend })
     }
 
-    /// Applies pending migrations.
+    /// Applies pending migrations. Instances started together on one
+    /// database take turns: on PostgreSQL and MySQL/MariaDB each first takes
+    /// a lock held by a connection of its own (`pg_advisory_lock`,
+    /// `GET_LOCK`), so the second finds the migrations applied instead of
+    /// racing the first to create the same tables. Closing that connection
+    /// releases the lock, also when the process dies.
     pub async fn migrate_up(&self) -> Result<(), StoreError> {
-        Migrator::up(&self.conn, None).await.map_err(map_db_err)
+        let lock = self.migration_lock().await?;
+        let applied = Migrator::up(&self.conn, None).await.map_err(map_db_err);
+        lock.release().await;
+        applied
+    }
+
+    async fn migration_lock(&self) -> Result<MigrationLock, StoreError> {
+        use sea_orm::sqlx::ConnectOptions as _;
+        let sqlx_err = |e: sea_orm::sqlx::Error| {
+            map_db_err(sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(
+                std::sync::Arc::new(e),
+            )))
+        };
+        match self.backend {
+            Backend::Postgres => {
+                let pool = self.conn.get_postgres_connection_pool();
+                let mut conn = pool.connect_options().connect().await.map_err(sqlx_err)?;
+                sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(MIGRATION_LOCK_KEY)
+                    .execute(&mut conn)
+                    .await
+                    .map_err(sqlx_err)?;
+                Ok(MigrationLock::Postgres(conn))
+            }
+            Backend::MySql => {
+                let pool = self.conn.get_mysql_connection_pool();
+                let mut conn = pool.connect_options().connect().await.map_err(sqlx_err)?;
+                let (got,): (Option<i64>,) =
+                    sea_orm::sqlx::query_as("SELECT GET_LOCK('rolegate.migrations', 600)")
+                        .fetch_one(&mut conn)
+                        .await
+                        .map_err(sqlx_err)?;
+                if got != Some(1) {
+                    return Err(StoreError::internal(
+                        "another instance has held the migration lock for 10 minutes",
+                    ));
+                }
+                Ok(MigrationLock::MySql(conn))
+            }
+            // One process writes a SQLite file (several are not supported).
+            Backend::Sqlite => Ok(MigrationLock::None),
+        }
     }
 
     /// Rolls back `steps` migrations (all when `None`).

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod helpers;
+mod processes;
 mod smtp;
 
 mod account;
@@ -13,6 +14,7 @@ mod admin;
 mod audit_retention;
 mod cli_operator;
 mod cli_users;
+mod cluster;
 mod compat;
 mod concurrency;
 mod config;
