@@ -99,7 +99,7 @@ fuzz:
 ## BENCH_DB=mysql|postgres to run on MariaDB/PostgreSQL. Writes bench-results/latest.md.
 bench:
 	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; apt-get install -y -qq wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }; }
-	$(CARGO) build --release --bin rolegate
+	$(CARGO) build --release -p rolegate -p bench-bare
 	python3 bench/run.py --db $${BENCH_DB:-sqlite}
 
 ## Criterion micro-benchmarks: token issue/verify per algorithm, claims (de)serialisation.

@@ -8,7 +8,10 @@ measured in the same run:
 
   * guarded routes as a ratio of the public route's throughput (same server);
   * sign-in / sign-up as a ratio of the raw argon2id rate on this machine
-    (crates/auth/benches/argon2.rs: verifications/s per core x cores).
+    (crates/auth/benches/argon2.rs: verifications/s per core x cores);
+  * the public and guarded routes as a ratio of the machine's limit: a bare
+    actix-web server (bench/bare) answering the public route's body, measured
+    before and after rolegate in the same run (their mean is the reference).
 
 Bounded: each scenario runs BENCH_DURATION seconds (default 8); a full run
 takes about three minutes. Loopback only.
@@ -29,6 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / "target" / "release" / "rolegate"
+BARE_BIN = ROOT / "target" / "release" / "bench-bare"
 WRK_DIR = ROOT / "bench" / "wrk"
 PORT = int(os.environ.get("BENCH_PORT", "18080"))
 BASE = f"http://127.0.0.1:{PORT}"
@@ -135,6 +139,37 @@ class Server:
         return self.proc.pid
 
 
+class Bare:
+    """bench/bare: actix-web alone, on the same port as rolegate."""
+
+    def __init__(self):
+        self.proc = None
+
+    def start(self):
+        Server.started.append(self)
+        self.proc = subprocess.Popen([str(BARE_BIN), str(PORT)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.perf_counter() + 30
+        while time.perf_counter() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit("bench-bare exited")
+            try:
+                with urllib.request.urlopen(BASE + "/healthz", timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.002)
+        raise SystemExit("bench-bare did not become ready within 30 s")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=15)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+
 def wrk(script, path, server, connections=64, threads=2, env=None):
     """Runs one wrk scenario; returns its figures and the server's peak RSS."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
@@ -216,8 +251,9 @@ def main():
     parser.add_argument("--db", default=os.environ.get("BENCH_DB", "sqlite"), choices=["sqlite", "mysql", "postgres"])
     parser.add_argument("--out", default=str(ROOT / "bench-results" / "latest.md"))
     args = parser.parse_args()
-    if not BIN.exists():
-        raise SystemExit(f"{BIN} is missing: run `make bench` (it builds it)")
+    for binary in (BIN, BARE_BIN):
+        if not binary.exists():
+            raise SystemExit(f"{binary} is missing: run `make bench` (it builds it)")
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: `make bench` installs it (apt-get install wrk)")
 
@@ -226,9 +262,23 @@ def main():
     hash_capacity = per_core * CORES
 
     rows = []
+    bare_runs = []
+
+    def bare(label):
+        log(f"bare actix-web ({label})")
+        b = Bare()
+        b.start()
+        r = wrk("get.lua", "/api/test/all", b)
+        b.stop()
+        r["name"] = f"GET /api/test/all (bare actix-web, {label})"
+        r["ref"] = None
+        rows.append(r)
+        bare_runs.append(r["rps"])
+
     workdir = Path(tempfile.mkdtemp(prefix="rolegate-bench-"))
     url, cleanup = database_url(args.db, workdir)
     try:
+        bare("before rolegate")
         # Phase 1: HS256. First start creates the schema; the second measures
         # start-to-ready on an existing database.
         server = Server(workdir, url)
@@ -244,19 +294,20 @@ def main():
             _, body = http("POST", "/api/auth/signin", {"username": "bench_user", "password": PASSWORD})
             refresh_tokens.append(body["refreshToken"])
 
-        def scenario(name, script, path, ref=None, **kw):
+        def scenario(name, script, path, ref=None, vs_bare=False, **kw):
             log(name)
             r = wrk(script, path, server, **kw)
             r["name"] = name
             r["ref"] = ref
+            r["vs_bare"] = vs_bare
             rows.append(r)
             return r
 
-        public = scenario("GET /api/test/all (public)", "get.lua", "/api/test/all")
+        public = scenario("GET /api/test/all (public)", "get.lua", "/api/test/all", vs_bare=True)
         scenario("GET /api/test/user (HS256)", "get.lua", "/api/test/user", ref=("public", public["rps"]),
-                 env={"BENCH_TOKEN": tokens["bench_user"]["accessToken"]})
+                 vs_bare=True, env={"BENCH_TOKEN": tokens["bench_user"]["accessToken"]})
         scenario("GET /api/test/admin (HS256)", "get.lua", "/api/test/admin", ref=("public", public["rps"]),
-                 env={"BENCH_TOKEN": tokens["bench_admin"]["accessToken"]})
+                 vs_bare=True, env={"BENCH_TOKEN": tokens["bench_admin"]["accessToken"]})
         scenario("POST /api/auth/signin", "signin.lua", "/api/auth/signin", ref=("argon2", hash_capacity),
                  connections=16, env={"BENCH_USER": "bench_user", "BENCH_PASSWORD": PASSWORD})
         scenario("POST /api/auth/signup", "signup.lua", "/api/auth/signup", ref=("argon2", hash_capacity),
@@ -274,12 +325,14 @@ def main():
         server.start()
         tokens = {}
         seed(tokens)
-        public_ed = scenario("GET /api/test/all (public, EdDSA server)", "get.lua", "/api/test/all")
+        public_ed = scenario("GET /api/test/all (public, EdDSA server)", "get.lua", "/api/test/all",
+                             vs_bare=True)
         scenario("GET /api/test/user (EdDSA)", "get.lua", "/api/test/user", ref=("public", public_ed["rps"]),
-                 env={"BENCH_TOKEN": tokens["bench_user"]["accessToken"]})
+                 vs_bare=True, env={"BENCH_TOKEN": tokens["bench_user"]["accessToken"]})
         scenario("GET /api/test/admin (EdDSA)", "get.lua", "/api/test/admin", ref=("public", public_ed["rps"]),
                  env={"BENCH_TOKEN": tokens["bench_admin"]["accessToken"]})
         server.stop()
+        bare("after rolegate")
     finally:
         for s in Server.started:
             s.stop()
@@ -287,6 +340,7 @@ def main():
             cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
 
+    bare_ref = sum(bare_runs) / len(bare_runs)
     lines = [
         f"Machine: {CORES} cores, {os.uname().machine}, {args.db}; wrk -t2 (client and server share the cores); "
         f"{DURATION} s per scenario.",
@@ -297,8 +351,11 @@ def main():
         f"- start to ready on an existing database: {ready_ms:.0f} ms",
         f"- idle RSS: {idle_rss:.1f} MiB",
         "",
-        "| scenario | conns | req/s (2xx) | p50 ms | p99 ms | non-2xx | peak RSS MiB | ratio to reference |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        f"- bare actix-web (bench/bare), the machine's limit: {' and '.join(f'{r:.0f}' for r in bare_runs)} "
+        f"req/s before and after rolegate; reference = their mean, {bare_ref:.0f} req/s",
+        "",
+        "| scenario | conns | req/s (2xx) | p50 ms | p99 ms | non-2xx | peak RSS MiB | ratio to reference | x bare actix-web |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for r in rows:
         ratio = ""
@@ -308,7 +365,8 @@ def main():
             ratio = f"{r['rps'] / value:.2f} x {label}"
         lines.append(
             f"| {r['name']} | {r['connections']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-            f"{r['non2xx']} | {r['peak_rss_mib']:.1f} | {ratio} |")
+            f"{r['non2xx']} | {r['peak_rss_mib']:.1f} | {ratio} | "
+            + (f"{r['rps'] / bare_ref:.2f} |" if r.get("vs_bare") else " |"))
     table = "\n".join(lines)
     print(table)
     out = Path(args.out)
