@@ -2,10 +2,14 @@
 //! make and seal them. The use cases (refresh, sign-out) are in [`refresh`].
 
 mod refresh;
+pub mod revocation;
 #[cfg(test)]
 mod tests;
 
 pub use refresh::Refreshed;
+pub use revocation::{
+    POLL_OVERLAP, Revocation, RevocationFeed, RevocationPoller, RevocationSet, Revoked,
+};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
