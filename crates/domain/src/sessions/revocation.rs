@@ -67,8 +67,7 @@ pub struct Revocation {
 pub trait RevocationFeed: Send + Sync {
     /// Every revocation recorded at or after `since`, oldest first (by time,
     /// then id).
-    async fn revocations_since(&self, since: DateTime<Utc>)
-    -> Result<Vec<Revocation>, StoreError>;
+    async fn revocations_since(&self, since: DateTime<Utc>) -> Result<Vec<Revocation>, StoreError>;
 
     /// Deletes the revocations recorded before `before`; returns how many.
     async fn purge_revocations(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
@@ -118,6 +117,12 @@ impl RevocationSet {
     /// How long entries live.
     pub fn lifetime(&self) -> Duration {
         self.lifetime
+    }
+
+    /// Revocations recorded before this, at `now`, are needed by no poll
+    /// (older than the lifetime and the overlap): the purge deletes them.
+    pub fn purge_cutoff(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - self.lifetime - POLL_OVERLAP
     }
 
     /// Whether an access token of `user` for `session` is refused.
@@ -234,10 +239,9 @@ impl RevocationPoller {
         Ok(read.len())
     }
 
-    /// Deletes revocations no instance needs any more (older than the
-    /// lifetime and the overlap at `now`).
+    /// Deletes revocations no instance needs any more.
     pub async fn purge(&self) -> Result<u64, StoreError> {
-        let before = self.clock.now() - self.set.lifetime() - POLL_OVERLAP;
+        let before = self.set.purge_cutoff(self.clock.now());
         self.feed.purge_revocations(before).await
     }
 }
@@ -307,7 +311,10 @@ mod tests {
             t0(),
         );
         assert!(set.is_revoked(1, Some("s1")));
-        assert!(!set.is_revoked(1, Some("s2")), "another session of the user");
+        assert!(
+            !set.is_revoked(1, Some("s2")),
+            "another session of the user"
+        );
         assert!(!set.is_revoked(1, None));
         assert!(set.is_revoked(2, Some("any")) && set.is_revoked(2, None));
         assert_eq!(set.len(), (1, 1));
@@ -333,7 +340,10 @@ mod tests {
         assert!(set.is_revoked(7, Some("new")));
         set.apply(&[restored.clone()], t0() + Duration::seconds(1));
         assert!(!set.is_revoked(7, Some("new")), "enabled again");
-        assert!(set.is_revoked(7, Some("old")), "the old session stays ended");
+        assert!(
+            set.is_revoked(7, Some("old")),
+            "the old session stays ended"
+        );
         // read again out of order (a poll's overlap): the restore still wins
         set.apply(&[restored, disabled], t0() + Duration::seconds(2));
         assert!(!set.is_revoked(7, Some("new")));
@@ -365,12 +375,10 @@ mod tests {
         assert_eq!(poller.poll().await.unwrap(), 1);
         assert!(set.is_revoked(1, Some("s")));
         // an instance whose clock is 30 s behind records one late: still found
-        feed.rows.lock().unwrap().push(rev(
-            2,
-            2,
-            Revoked::User,
-            t0() - Duration::seconds(30),
-        ));
+        feed.rows
+            .lock()
+            .unwrap()
+            .push(rev(2, 2, Revoked::User, t0() - Duration::seconds(30)));
         clock.advance(Duration::seconds(5));
         poller.poll().await.unwrap();
         assert_eq!(
@@ -379,12 +387,10 @@ mod tests {
         );
         assert!(set.is_revoked(2, None));
         // a clock far ahead does not move the cursor past ours
-        feed.rows.lock().unwrap().push(rev(
-            3,
-            3,
-            Revoked::User,
-            t0() + Duration::hours(1),
-        ));
+        feed.rows
+            .lock()
+            .unwrap()
+            .push(rev(3, 3, Revoked::User, t0() + Duration::hours(1)));
         poller.poll().await.unwrap();
         poller.poll().await.unwrap();
         assert_eq!(
