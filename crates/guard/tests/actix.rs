@@ -358,7 +358,13 @@ async fn a_revocation_source_refuses_revoked_sessions_and_users_with_401() {
         Some(BEARER_INVALID),
     )
     .await;
-    expect(test::call_service(&app, call(&s2)).await, 200, "7 ann", None).await;
+    expect(
+        test::call_service(&app, call(&s2)).await,
+        200,
+        "7 ann",
+        None,
+    )
+    .await;
     // the user disabled: every session; enabled again: all but the ended one
     set.apply(&[revoked(2, Revoked::User)], now);
     expect(
@@ -369,7 +375,13 @@ async fn a_revocation_source_refuses_revoked_sessions_and_users_with_401() {
     )
     .await;
     set.apply(&[revoked(3, Revoked::UserRestored)], now);
-    expect(test::call_service(&app, call(&s2)).await, 200, "7 ann", None).await;
+    expect(
+        test::call_service(&app, call(&s2)).await,
+        200,
+        "7 ann",
+        None,
+    )
+    .await;
     expect(
         test::call_service(&app, call(&s1)).await,
         401,

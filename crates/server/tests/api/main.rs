@@ -33,6 +33,7 @@ mod passkeys;
 mod persistence;
 mod proxy;
 mod redis_store;
+mod revocation;
 mod sessions;
 mod shutdown;
 mod signin;
