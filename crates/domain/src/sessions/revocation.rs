@@ -338,7 +338,7 @@ mod tests {
         let restored = rev(3, 7, Revoked::UserRestored, t0() + Duration::seconds(1));
         set.apply(&[disabled.clone(), session.clone()], t0());
         assert!(set.is_revoked(7, Some("new")));
-        set.apply(&[restored.clone()], t0() + Duration::seconds(1));
+        set.apply(std::slice::from_ref(&restored), t0() + Duration::seconds(1));
         assert!(!set.is_revoked(7, Some("new")), "enabled again");
         assert!(
             set.is_revoked(7, Some("old")),
