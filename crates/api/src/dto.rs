@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub mod introspect;
 pub mod passkeys;
 
 #[derive(Debug, Deserialize, ToSchema)]

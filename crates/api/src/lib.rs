@@ -29,6 +29,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use error::{ApiError, ErrorBody};
+pub use handlers::introspect::IntrospectionSecret;
 pub use metrics::{ApiMetrics, MetricsHandle};
 pub use readiness::Readiness;
 pub use rolegate_domain::permission;
@@ -99,6 +100,8 @@ pub struct AppState {
     pub readiness: Readiness,
     /// Request, sign-in and sign-up metrics, when collected.
     pub metrics: MetricsHandle,
+    /// The secret introspection callers may present (`auth.introspection_secret`).
+    pub introspection_secret: Option<handlers::introspect::IntrospectionSecret>,
 }
 
 /// The whole application: routes, OpenAPI/Swagger UI, middleware.
@@ -178,6 +181,7 @@ fn routes(cfg: &mut ServiceConfig<'_>) {
                 .service(handlers::auth::signout)
                 .service(handlers::auth::signout_all)
                 .service(handlers::auth::me)
+                .service(handlers::introspect::introspect)
                 .service(handlers::account::delete_me)
                 .service(handlers::account::change_password)
                 .service(handlers::account::forgot_password)

@@ -40,6 +40,17 @@ pub(crate) fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::Open
         ),
     );
     components.add_security_scheme(
+        "basic",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Basic)
+                .description(Some(
+                    "Token introspection only: any user name, the password `auth.introspection_secret`",
+                ))
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
         "x-access-token",
         SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-access-token"))),
     );

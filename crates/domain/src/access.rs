@@ -86,9 +86,16 @@ pub mod permissions {
         AuditRead,
         "audit:read"
     );
+    crate::permission!(
+        /// `tokens:introspect`: ask `POST /api/auth/introspect` whether an
+        /// access token is active (RFC 7662), for services that verify
+        /// rolegate's tokens.
+        TokensIntrospect,
+        "tokens:introspect"
+    );
 
     /// Every built-in permission.
-    pub const BUILT_IN: [&str; 7] = [
+    pub const BUILT_IN: [&str; 8] = [
         ContentRead::NAME,
         ContentModerate::NAME,
         UsersRead::NAME,
@@ -96,6 +103,7 @@ pub mod permissions {
         RolesRead::NAME,
         RolesWrite::NAME,
         AuditRead::NAME,
+        TokensIntrospect::NAME,
     ];
 
     /// What the `admin` role always keeps: enough to administer.

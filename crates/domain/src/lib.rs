@@ -75,7 +75,8 @@ pub use passkeys::{
 };
 pub use roles::{Description, NewRole, Permission, PermissionInfo, RoleInfo, RoleName};
 pub use sessions::{
-    ClientInfo, NewRefreshToken, RefreshRecord, RefreshSecrets, Refreshed, SessionStore,
+    ClientInfo, NewRefreshToken, RefreshRecord, RefreshSecrets, Refreshed, Revocation,
+    RevocationFeed, RevocationPoller, RevocationSet, Revoked, SessionStore,
 };
 pub use throttle::{
     Admission, AttemptStore, Attempts, BackoffStep, Limit, Limits, MemoryAttempts, OnStoreError,

@@ -13,6 +13,10 @@
 //!   [`RequirePermission`] (with the domain's [`Granted`] proof),
 //!   [`RequireAnyPermission`], [`RequireAllPermissions`]. Refusals are
 //!   rolegate's JSON errors (see [`GuardError`]).
+//! - Revocation, optional: [`TokenVerifier::with_revocation`] installs a
+//!   [`RevocationCheck`] (an in-memory set of revoked sessions and users,
+//!   fed in the background) that refuses revoked tokens with 401
+//!   `token_revoked`; without one, a token is accepted until it expires.
 //! - Features: `remote` (default; HTTP(S) fetch with ureq + rustls), `actix`
 //!   (actix-web 4 extractors, [`actix::configure`]), `axum` (axum 0.8
 //!   extractors).
@@ -78,6 +82,7 @@ mod claims;
 mod guard;
 #[cfg(feature = "remote")]
 mod remote;
+mod revocation;
 mod verifier;
 
 #[cfg(feature = "actix")]
@@ -93,6 +98,7 @@ pub use guard::{
 };
 #[cfg(feature = "remote")]
 pub use remote::RemoteJwks;
+pub use revocation::RevocationCheck;
 pub use verifier::{
     ACCESS_TOKEN_TYP, CacheStats, KeyError, MIN_SECRET_LEN, TokenVerifier, VerifierConfig,
     VerifyError,
@@ -106,4 +112,7 @@ pub use jsonwebtoken::{Algorithm, DecodingKey};
 pub use rolegate_domain::access::{Actor, Granted, PermissionName, permissions};
 pub use rolegate_domain::clock::{Clock, SystemClock};
 pub use rolegate_domain::permission;
+/// An in-memory [`RevocationCheck`] (revoked sessions and users, each
+/// forgotten once its tokens expired) and what feeds it.
+pub use rolegate_domain::sessions::{Revocation, RevocationSet, Revoked};
 pub use rolegate_domain::users::UserId;

@@ -12,6 +12,7 @@ use jsonwebtoken::jwk::{JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use rolegate_domain::clock::{Clock, SystemClock};
 
+use crate::RevocationCheck;
 use crate::claims::{AccessClaims, SUB_ERROR_MARKER};
 
 /// The `typ` header of an access token (RFC 9068).
@@ -88,6 +89,10 @@ pub enum VerifyError {
     /// A remote verifier has not fetched rolegate's keys yet.
     #[error("the verification keys are not available yet")]
     KeysUnavailable,
+    /// A valid token the [`RevocationCheck`](crate::RevocationCheck) refuses:
+    /// its session ended or its user was disabled or deleted.
+    #[error("token was revoked")]
+    Revoked,
 }
 
 pub(crate) struct VerifyKey {
@@ -175,6 +180,7 @@ pub struct TokenVerifier {
     pub(crate) state: Arc<KeyState>,
     cache: Option<Arc<VerifiedCache>>,
     clock: Arc<dyn Clock>,
+    revocation: Option<Arc<dyn RevocationCheck>>,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -182,7 +188,8 @@ impl std::fmt::Debug for TokenVerifier {
         let mut d = f.debug_struct("TokenVerifier");
         d.field("config", &self.state.config)
             .field("kids", &self.state.kids())
-            .field("cache", &self.cache.as_ref().map(|c| c.capacity));
+            .field("cache", &self.cache.as_ref().map(|c| c.capacity))
+            .field("revocation", &self.revocation.is_some());
         #[cfg(feature = "remote")]
         d.field("remote", &self.state.refresher.as_ref().map(|r| r.url()));
         d.finish()
@@ -195,6 +202,7 @@ impl TokenVerifier {
             state,
             cache: None,
             clock: Arc::new(SystemClock),
+            revocation: None,
         }
     }
 
@@ -282,6 +290,29 @@ impl TokenVerifier {
         self
     }
 
+    /// Asks `revocation` about every token that verified (cache hits
+    /// included): a revoked one is refused with [`VerifyError::Revoked`]
+    /// (guards: 401 `token_revoked`). It is asked on every request, so it
+    /// must answer from memory. Without one, a valid token is accepted until
+    /// it expires.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use rolegate_guard::{AccessClaims, RevocationCheck, TokenVerifier, VerifierConfig};
+    ///
+    /// struct NoneRevoked;
+    /// impl RevocationCheck for NoneRevoked {
+    ///     fn is_revoked(&self, _: &AccessClaims) -> bool { false }
+    /// }
+    /// let verifier = TokenVerifier::hs256(&VerifierConfig::default(), &[7; 32])?
+    ///     .with_revocation(Arc::new(NoneRevoked));
+    /// # Ok::<(), rolegate_guard::KeyError>(())
+    /// ```
+    pub fn with_revocation(mut self, revocation: Arc<dyn RevocationCheck>) -> Self {
+        self.revocation = Some(revocation);
+        self
+    }
+
     /// The configuration the verifier checks tokens against.
     pub fn config(&self) -> &VerifierConfig {
         &self.state.config
@@ -310,8 +341,19 @@ impl TokenVerifier {
 
     /// Like [`verify`](Self::verify), sharing the claims with the cache
     /// instead of copying them (a cache hit allocates nothing). Never does
-    /// I/O: a remote verifier answers with the keys it has.
+    /// I/O: a remote verifier answers with the keys it has. A token the
+    /// [revocation source](Self::with_revocation) refuses is
+    /// [`VerifyError::Revoked`].
     pub fn verify_shared(&self, token: &str) -> Result<Arc<AccessClaims>, VerifyError> {
+        let claims = self.verify_signed(token)?;
+        match &self.revocation {
+            Some(revocation) if revocation.is_revoked(&claims) => Err(VerifyError::Revoked),
+            _ => Ok(claims),
+        }
+    }
+
+    /// Signature, header and claims, through the cache; no revocation check.
+    fn verify_signed(&self, token: &str) -> Result<Arc<AccessClaims>, VerifyError> {
         let (generation, keys) = self.state.current();
         let keys = keys.ok_or(VerifyError::KeysUnavailable)?;
         let Some(cache) = &self.cache else {

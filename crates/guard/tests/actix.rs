@@ -316,3 +316,84 @@ async fn a_remote_verifier_learns_a_rotated_key_inside_the_extractor() {
     expect(res, 401, INVALID, Some(BEARER_INVALID)).await;
     assert_eq!(server.fetches(), fetched, "rate-limited");
 }
+
+#[actix_web::test]
+async fn a_revocation_source_refuses_revoked_sessions_and_users_with_401() {
+    use rolegate_guard::UserId;
+    use rolegate_guard::{Revocation, RevocationSet, Revoked};
+    use std::sync::Arc;
+
+    let set = Arc::new(RevocationSet::new(chrono::Duration::seconds(930)));
+    let app = test::init_service(
+        App::new()
+            .configure(rolegate_guard::actix::configure(
+                verifier().with_revocation(set.clone()),
+            ))
+            .service(me),
+    )
+    .await;
+    let svc = hs256_issuer();
+    let (s1, s2) = (
+        common::token_in_session(&svc, "s1"),
+        common::token_in_session(&svc, "s2"),
+    );
+    let call = |t: &str| get_with("/me", &[("Authorization", &bearer(t))]).to_request();
+    // accepted (and cached) before
+    for t in [&s1, &s2] {
+        expect(test::call_service(&app, call(t)).await, 200, "7 ann", None).await;
+    }
+    let now = chrono::Utc::now();
+    let revoked = |id, what| Revocation {
+        id,
+        user: UserId(7),
+        what,
+        at: now,
+    };
+    set.apply(&[revoked(1, Revoked::Session("s1".into()))], now);
+    const REVOKED: &str = r#"{"error":"token_revoked","message":"Unauthorized! The session has ended; please sign in again."}"#;
+    expect(
+        test::call_service(&app, call(&s1)).await,
+        401,
+        REVOKED,
+        Some(BEARER_INVALID),
+    )
+    .await;
+    expect(
+        test::call_service(&app, call(&s2)).await,
+        200,
+        "7 ann",
+        None,
+    )
+    .await;
+    // the user disabled: every session; enabled again: all but the ended one
+    set.apply(&[revoked(2, Revoked::User)], now);
+    expect(
+        test::call_service(&app, call(&s2)).await,
+        401,
+        REVOKED,
+        Some(BEARER_INVALID),
+    )
+    .await;
+    set.apply(&[revoked(3, Revoked::UserRestored)], now);
+    expect(
+        test::call_service(&app, call(&s2)).await,
+        200,
+        "7 ann",
+        None,
+    )
+    .await;
+    expect(
+        test::call_service(&app, call(&s1)).await,
+        401,
+        REVOKED,
+        Some(BEARER_INVALID),
+    )
+    .await;
+    // a verifier without the source accepts it until it expires
+    let plain = verifier();
+    assert!(plain.verify(&s1).is_ok());
+    assert_eq!(
+        verifier().with_revocation(set).verify(&s1),
+        Err(rolegate_guard::VerifyError::Revoked)
+    );
+}

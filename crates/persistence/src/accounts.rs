@@ -199,14 +199,11 @@ impl AccountStore for Database {
                     consume(txn, token, change.at).await?;
                 }
                 void_tokens(txn, change.user.0, &[TokenPurpose::Reset], change.at).await?;
-                let mut revoke = refresh_tokens::Entity::update_many()
-                    .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(change.at))
-                    .filter(refresh_tokens::Column::UserId.eq(change.user.0))
-                    .filter(refresh_tokens::Column::RevokedAt.is_null());
+                let mut others = refresh_tokens::Column::UserId.eq(change.user.0);
                 if let Some(keep) = &change.keep_session {
-                    revoke = revoke.filter(refresh_tokens::Column::FamilyId.ne(keep.as_str()));
+                    others = others.and(refresh_tokens::Column::FamilyId.ne(keep.as_str()));
                 }
-                revoke.exec(txn).await.map_err(map_db_err)?;
+                crate::revocations::revoke_sessions(txn, others, change.at).await?;
                 insert_audit(txn, change.audit).await?;
                 for mail in change.mails {
                     insert_mail(txn, mail).await?;

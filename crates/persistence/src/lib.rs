@@ -12,6 +12,7 @@ mod mfa;
 mod outbox;
 mod passkeys;
 mod redis_attempts;
+mod revocations;
 mod sessions;
 mod tutorial;
 mod users;

@@ -75,17 +75,17 @@ impl Database {
     ) -> Result<u64, StoreError> {
         let mut total = 0;
         for _ in 0..8 {
-            let updated = refresh_tokens::Entity::update_many()
-                .col_expr(Column::RevokedAt, Expr::value(at))
-                .filter(filter.clone())
-                .filter(Column::RevokedAt.is_null())
-                .exec(&self.conn)
-                .await
-                .map_err(map_db_err)?;
-            if updated.rows_affected == 0 {
+            let filter = filter.clone();
+            // Each pass records the sessions it revoked in its transaction.
+            let updated = self
+                .in_transaction(move |txn| {
+                    Box::pin(crate::revocations::revoke_sessions(txn, filter, at))
+                })
+                .await?;
+            if updated == 0 {
                 break;
             }
-            total += updated.rows_affected;
+            total += updated;
         }
         Ok(total)
     }
@@ -149,6 +149,21 @@ impl SessionStore for Database {
             .await
             .map_err(map_db_err)?
             .map(Into::into))
+    }
+
+    async fn session_live(&self, family: &str, user: UserId) -> Result<bool, StoreError> {
+        Ok(refresh_tokens::Entity::find()
+            .select_only()
+            .column(Column::Id)
+            .filter(Column::FamilyId.eq(family))
+            .filter(Column::UserId.eq(user.0))
+            .filter(Column::RevokedAt.is_null())
+            .limit(1)
+            .into_tuple::<i64>()
+            .one(&self.conn)
+            .await
+            .map_err(map_db_err)?
+            .is_some())
     }
 
     async fn revoke_family(&self, family: &str, at: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -1,7 +1,8 @@
 //! The purge loop: expired second steps of sign-ins and passkey
 //! ceremonies, expired link tokens,
 //! records of sent mails, expired
-//! refresh tokens, idle rate-limit counters and audit events past their
+//! refresh tokens, revocations of expired access tokens, idle rate-limit
+//! counters and audit events past their
 //! retention go now and then, so no table grows without bound. Failures
 //! (the database is down) are logged and retried at the next round.
 
@@ -9,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rolegate_domain::{
-    AccountService, AuditRetention, AuthService, Clock, StoreError, Throttle, retention_cutoff,
+    AccountService, AuditRetention, AuthService, Clock, RevocationFeed, RevocationSet, StoreError,
+    Throttle, retention_cutoff,
 };
 use tokio::sync::watch;
 
@@ -22,6 +24,9 @@ pub(crate) struct Purges {
     pub(crate) passkeys: rolegate_domain::PasskeyService,
     pub(crate) outbox: Arc<dyn rolegate_domain::MailOutbox>,
     pub(crate) audit: Arc<dyn AuditRetention>,
+    /// Revocations older than every access token they could refuse go.
+    pub(crate) revocations: Arc<dyn RevocationFeed>,
+    pub(crate) revocation_set: Arc<RevocationSet>,
     /// `audit.retention_days` (0: kept forever).
     pub(crate) audit_retention_days: u32,
     pub(crate) clock: Arc<dyn Clock>,
@@ -66,6 +71,8 @@ pub(crate) async fn purge_expired(p: Purges, every: Duration, mut stop: watch::R
         passkeys,
         outbox,
         audit,
+        revocations,
+        revocation_set,
         audit_retention_days,
         clock,
     } = p;
@@ -101,6 +108,14 @@ pub(crate) async fn purge_expired(p: Purges, every: Duration, mut stop: watch::R
             Ok(n) => tracing::info!(deleted = n, "purged expired refresh tokens"),
             Err(e) => tracing::warn!(error = %e, "purging expired refresh tokens failed"),
         }
+        match revocations
+            .purge_revocations(revocation_set.purge_cutoff(clock.now()))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "purged revocations of expired access tokens"),
+            Err(e) => tracing::warn!(error = %e, "purging old revocations failed"),
+        }
         match throttle.purge_expired().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "purged expired rate-limit counters"),
@@ -116,6 +131,47 @@ pub(crate) async fn purge_expired(p: Purges, every: Duration, mut stop: watch::R
                 ),
                 Err(e) => tracing::warn!(error = %e, "purging old audit events failed"),
             }
+        }
+    }
+}
+
+/// Feeds this instance's revocation set every `every` until `stop`: how
+/// fresh the set is bounds how long a revoked access token still works
+/// here. A failed poll is retried at the next tick (the set keeps what it
+/// knew); the first failure and the recovery are logged.
+pub(crate) async fn poll_revocations(
+    mut poller: rolegate_domain::RevocationPoller,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+        match poller.poll().await {
+            Ok(read) => {
+                if failing {
+                    tracing::info!("reading revocations works again");
+                    failing = false;
+                }
+                if read > 0 {
+                    let (sessions, users) = poller.set().len();
+                    tracing::debug!(read, sessions, users, "revocations read");
+                }
+            }
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(
+                    error = %e,
+                    "reading revocations failed: tokens revoked from now on are refused here only \
+                     once it works again"
+                );
+            }
+            Err(_) => {}
         }
     }
 }

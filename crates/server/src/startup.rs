@@ -8,12 +8,14 @@ use std::sync::Arc;
 use actix_web::HttpServer;
 use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context;
-use rolegate_api::{AppState, HttpSettings, MetricsHandle, Readiness, build_app};
+use rolegate_api::{
+    AppState, HttpSettings, IntrospectionSecret, MetricsHandle, Readiness, build_app,
+};
 use rolegate_auth::{Argon2Hasher, JwtConfig, OpaqueRefreshTokens, TokenService};
 use rolegate_domain::{
     AccountDeps, AccountPolicy, AccountService, AdminDeps, AdminService, AttemptStore, AuthDeps,
     AuthPolicy, AuthService, Clock, DeliveryPolicy, MemoryAttempts, PasskeyDeps, PasskeyService,
-    PasswordHasher, Postman, SystemClock, Throttle,
+    PasswordHasher, Postman, RevocationPoller, RevocationSet, SystemClock, Throttle,
 };
 use rolegate_persistence::{Database, RedisAttempts, redact_url};
 
@@ -31,6 +33,7 @@ pub struct Application {
     stop: tokio::sync::watch::Sender<bool>,
     purger: tokio::task::JoinHandle<()>,
     postman: tokio::task::JoinHandle<()>,
+    revoker: tokio::task::JoinHandle<()>,
     drain: std::time::Duration,
     timeout: std::time::Duration,
 }
@@ -261,9 +264,23 @@ impl Application {
             auth.clone(),
             throttle.clone(),
         );
+        // Revocations: refused here within auth.revocation_poll_secs; an
+        // entry lives as long as an access token can be accepted.
+        let lifetime = chrono::Duration::seconds(i64::try_from(
+            settings.auth.access_token_ttl + settings.auth.leeway_secs,
+        )?);
+        let revocations = Arc::new(RevocationSet::new(lifetime));
+        let mut poller = RevocationPoller::new(store.clone(), revocations.clone(), clock.clone());
+        if let Err(e) = poller.poll().await {
+            tracing::warn!(error = %e, "reading revocations at start failed: retried every auth.revocation_poll_secs");
+        }
         let verifier = tokens
             .verifier()
-            .with_cache(settings.auth.verify_cache_size);
+            .with_cache(settings.auth.verify_cache_size)
+            .with_revocation(revocations.clone());
+        let introspection_secret = settings
+            .introspection_secret()?
+            .map(|s| IntrospectionSecret::new(secrecy::ExposeSecret::expose_secret(&s)));
         let readiness = Readiness::default();
         let metrics = metrics.take().map(|mut m| {
             m.read_at_scrape(Sources {
@@ -283,6 +300,11 @@ impl Application {
             stopped.clone(),
             metrics.clone(),
         ));
+        let revoker = tokio::spawn(crate::purge::poll_revocations(
+            poller,
+            std::time::Duration::from_secs(settings.auth.revocation_poll_secs.max(1)),
+            stopped.clone(),
+        ));
         let purger = tokio::spawn(crate::purge::purge_expired(
             crate::purge::Purges {
                 auth: auth.clone(),
@@ -292,6 +314,8 @@ impl Application {
                 mfa: mfa.clone(),
                 outbox: store.clone(),
                 audit: store.clone(),
+                revocations: store.clone(),
+                revocation_set: revocations,
                 audit_retention_days: settings.audit.retention_days,
                 clock: clock.clone(),
             },
@@ -331,6 +355,7 @@ impl Application {
             },
             readiness: readiness.clone(),
             metrics: MetricsHandle(metrics.as_ref().map(|m| m.api())),
+            introspection_secret,
         };
 
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
@@ -378,6 +403,7 @@ impl Application {
             stop,
             purger,
             postman,
+            revoker,
             drain: std::time::Duration::from_secs(settings.server.shutdown_drain_secs),
             timeout: std::time::Duration::from_secs(settings.server.shutdown_timeout_secs.max(1)),
         })
@@ -416,6 +442,7 @@ impl Application {
             stop,
             purger,
             postman,
+            revoker,
             drain,
             timeout,
             ..
@@ -464,7 +491,11 @@ impl Application {
         }
         // The workers finish what they are doing (the postman its round).
         let _ = stop.send(true);
-        for (name, mut worker) in [("purge", purger), ("mail delivery", postman)] {
+        for (name, mut worker) in [
+            ("purge", purger),
+            ("mail delivery", postman),
+            ("revocation poll", revoker),
+        ] {
             if tokio::time::timeout(timeout, &mut worker).await.is_err() {
                 tracing::warn!(
                     worker = name,

@@ -3,6 +3,7 @@ pub mod admin;
 pub mod auth;
 pub mod content;
 pub mod health;
+pub mod introspect;
 pub mod keys;
 pub mod mfa;
 pub mod passkeys;

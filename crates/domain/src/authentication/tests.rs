@@ -159,6 +159,9 @@ mod sign_in_reads {
         ) -> Result<Option<RefreshRecord>, StoreError> {
             Ok(None)
         }
+        async fn session_live(&self, _: &str, _: UserId) -> Result<bool, StoreError> {
+            Ok(false)
+        }
         async fn revoke_family(&self, _: &str, _: DateTime<Utc>) -> Result<u64, StoreError> {
             Ok(0)
         }

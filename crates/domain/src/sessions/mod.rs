@@ -1,11 +1,16 @@
 //! Sessions: refresh-token families, stored as hashes, and the secrets that
 //! make and seal them. The use cases (refresh, sign-out) are in [`refresh`].
 
+mod introspect;
 mod refresh;
+pub mod revocation;
 #[cfg(test)]
 mod tests;
 
 pub use refresh::Refreshed;
+pub use revocation::{
+    POLL_OVERLAP, Revocation, RevocationFeed, RevocationPoller, RevocationSet, Revoked,
+};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -103,6 +108,10 @@ pub trait SessionStore: Send + Sync {
         family: &str,
         generation: i32,
     ) -> Result<Option<RefreshRecord>, StoreError>;
+
+    /// Whether `family` is a session of `user` that was not revoked (it
+    /// still has a token that is not revoked).
+    async fn session_live(&self, family: &str, user: UserId) -> Result<bool, StoreError>;
 
     /// Revokes every token of a family; returns how many were live.
     async fn revoke_family(&self, family: &str, at: DateTime<Utc>) -> Result<u64, StoreError>;

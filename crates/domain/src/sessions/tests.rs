@@ -103,6 +103,9 @@ impl SessionStore for RevokedMeanwhile {
     ) -> Result<Option<RefreshRecord>, StoreError> {
         self.inner.find_generation(family, generation).await
     }
+    async fn session_live(&self, family: &str, user: UserId) -> Result<bool, StoreError> {
+        self.inner.session_live(family, user).await
+    }
     async fn revoke_family(&self, family: &str, at: DateTime<Utc>) -> Result<u64, StoreError> {
         self.revocations.fetch_add(1, Ordering::SeqCst);
         self.inner.revoke_family(family, at).await
@@ -184,4 +187,50 @@ async fn a_sign_in_beyond_the_cap_revokes_the_least_recently_used_session() {
     for t in [&tokens[0], &tokens[2], &fourth] {
         assert!(auth.refresh(t).await.is_ok());
     }
+}
+
+#[tokio::test]
+async fn introspection_asks_the_store_about_the_user_and_the_session() {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let store = InMemory::seeded();
+    let bob = store.add_user("bob", &["user"]);
+    let auth = store.auth_service(policy(), Arc::new(PlainHasher::default()), clock);
+    let pw = Password::parse_presented("password").unwrap();
+    let signed_in = |auth: AuthService| {
+        let pw = pw.clone();
+        async move {
+            auth.sign_in("bob", &pw, &ClientInfo::default())
+                .await
+                .unwrap()
+                .into_session()
+                .unwrap()
+        }
+    };
+    let first = signed_in(auth.clone()).await;
+    let second = signed_in(auth.clone()).await;
+    let active = |sid: Option<String>| {
+        let auth = auth.clone();
+        async move { auth.active_session(bob, sid.as_deref()).await.unwrap() }
+    };
+    assert_eq!(
+        active(Some(first.session.clone())).await.as_deref(),
+        Some("bob")
+    );
+    assert_eq!(active(None).await, None, "no session: cannot be checked");
+    assert_eq!(active(Some("unknown".into())).await, None);
+    assert_eq!(
+        auth.active_session(UserId(bob.0 + 100), Some(&first.session))
+            .await
+            .unwrap(),
+        None,
+        "another user's session"
+    );
+    auth.sign_out(&first.refresh.token).await.unwrap();
+    assert_eq!(active(Some(first.session)).await, None, "signed out");
+    assert_eq!(
+        active(Some(second.session.clone())).await.as_deref(),
+        Some("bob")
+    );
+    store.set_disabled(bob, true);
+    assert_eq!(active(Some(second.session)).await, None, "disabled");
 }

@@ -78,6 +78,14 @@ impl SessionStore for InMemory {
             .cloned())
     }
 
+    async fn session_live(&self, family: &str, user: UserId) -> Result<bool, StoreError> {
+        Ok(self
+            .lock_state()
+            .refresh
+            .iter()
+            .any(|t| t.family == family && t.user_id == user && !t.revoked))
+    }
+
     async fn revoke_family(&self, family: &str, _at: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut s = self.lock_state();
         let mut n = 0;

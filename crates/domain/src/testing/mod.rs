@@ -259,6 +259,13 @@ impl InMemory {
         self.lock_state().users.get(&id.0).map(|u| u.disabled)
     }
 
+    /// Disables or enables a user directly (no rules, no revocations).
+    pub fn set_disabled(&self, id: UserId, disabled: bool) {
+        if let Some(u) = self.lock_state().users.get_mut(&id.0) {
+            u.disabled = disabled;
+        }
+    }
+
     /// A role's permissions, if the role exists.
     pub fn permissions_of_role(&self, name: &str) -> Option<Vec<String>> {
         let s = self.lock_state();

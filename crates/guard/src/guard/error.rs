@@ -13,6 +13,7 @@ use crate::verifier::VerifyError;
 /// |---|---|---|---|
 /// | `NoToken` | 401 | `{"error":"no_token","message":"No token provided!"}` | `WWW-Authenticate: Bearer` |
 /// | `InvalidToken` | 401 | `{"error":"invalid_token","message":"Unauthorized!"}` | `WWW-Authenticate: Bearer error="invalid_token"` |
+/// | `Revoked` | 401 | `{"error":"token_revoked","message":"Unauthorized! The session has ended; please sign in again."}` | `WWW-Authenticate: Bearer error="invalid_token"` |
 /// | `Forbidden` | 403 | `{"error":"missing_role","message":"Require Admin Role!"}` | |
 /// | `MissingVerifier` | 500 | `{"error":"internal","message":"Internal server error."}` | |
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,6 +25,11 @@ pub enum GuardError {
     /// The token was refused; the reason is for logs, never sent.
     #[error("Unauthorized!")]
     InvalidToken(VerifyError),
+    /// A valid token that was revoked (see
+    /// [`TokenVerifier::with_revocation`](crate::TokenVerifier::with_revocation)):
+    /// its session ended, or its user was disabled or deleted.
+    #[error("Unauthorized! The session has ended; please sign in again.")]
+    Revoked,
     /// A valid token without the role or permission the route requires.
     #[error("{message}")]
     Forbidden {
@@ -50,7 +56,7 @@ impl GuardError {
     /// The HTTP status: 401, 403 or 500.
     pub fn status(&self) -> u16 {
         match self {
-            Self::NoToken | Self::InvalidToken(_) => 401,
+            Self::NoToken | Self::InvalidToken(_) | Self::Revoked => 401,
             Self::Forbidden { .. } => 403,
             Self::MissingVerifier => 500,
         }
@@ -61,6 +67,7 @@ impl GuardError {
         match self {
             Self::NoToken => "no_token",
             Self::InvalidToken(_) => "invalid_token",
+            Self::Revoked => "token_revoked",
             Self::Forbidden { code, .. } => code,
             Self::MissingVerifier => "internal",
         }
@@ -70,7 +77,7 @@ impl GuardError {
     pub fn www_authenticate(&self) -> Option<&'static str> {
         match self {
             Self::NoToken => Some("Bearer"),
-            Self::InvalidToken(_) => Some("Bearer error=\"invalid_token\""),
+            Self::InvalidToken(_) | Self::Revoked => Some("Bearer error=\"invalid_token\""),
             _ => None,
         }
     }

@@ -368,5 +368,8 @@ pub(crate) async fn decide_after_refresh<G: Guard>(
 
 fn refused(reason: VerifyError) -> GuardError {
     tracing::debug!(%reason, "access token refused");
-    GuardError::InvalidToken(reason)
+    match reason {
+        VerifyError::Revoked => GuardError::Revoked,
+        other => GuardError::InvalidToken(other),
+    }
 }

@@ -69,6 +69,20 @@ pub fn token(svc: &TokenService, roles: &[&str], perms: &[&str]) -> String {
     .token
 }
 
+/// A token for user 7 `ann` (role `user`) issued for session `sid`.
+pub fn token_in_session(svc: &TokenService, sid: &str) -> String {
+    svc.issue_access(&AccessSubject {
+        user_id: UserId(7),
+        username: "ann".into(),
+        roles: vec![RoleName::user()],
+        permissions: vec![],
+        session: Some(sid.into()),
+        amr: vec![],
+    })
+    .unwrap()
+    .token
+}
+
 /// A well-formed access token naming key `kid`, not validly signed.
 pub fn token_with_kid(kid: &str) -> String {
     use base64::Engine as _;

@@ -143,14 +143,16 @@ impl AdminStore for Database {
                 if disabled {
                     // A refresh racing this sees `disabled` when it re-reads the
                     // user and revokes its own family.
-                    refresh_tokens::Entity::update_many()
-                        .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(Some(at)))
-                        .filter(refresh_tokens::Column::UserId.eq(id.0))
-                        .filter(refresh_tokens::Column::RevokedAt.is_null())
-                        .exec(txn)
-                        .await
-                        .map_err(map_db_err)?;
+                    crate::revocations::revoke_sessions(
+                        txn,
+                        refresh_tokens::Column::UserId.eq(id.0),
+                        at,
+                    )
+                    .await?;
                 }
+                // Access tokens: refused everywhere while disabled (sessions
+                // ended now stay ended when enabled again).
+                crate::revocations::record_user(txn, id, !disabled, at).await?;
                 Ok(())
             })
         })
@@ -168,9 +170,12 @@ impl AdminStore for Database {
     }
 
     async fn delete_user(&self, id: UserId, change: Change) -> Result<(), StoreError> {
+        let at = change.audit.at;
         self.admin_write(change, move |txn| {
             Box::pin(async move {
                 find_user(txn, id).await?;
+                // The user's access tokens: refused everywhere from now on.
+                crate::revocations::record_user(txn, id, false, at).await?;
                 // Role links and refresh tokens go with it (ON DELETE CASCADE).
                 users::Entity::delete_by_id(id.0)
                     .exec(txn)

@@ -9,6 +9,7 @@ pub mod passkeys;
 pub mod permissions;
 pub mod recovery_codes;
 pub mod refresh_tokens;
+pub mod revocations;
 pub mod role_permissions;
 pub mod roles;
 pub mod user_roles;

@@ -317,8 +317,34 @@ pub struct AuthSettings {
     pub mfa_issuer: String,
     /// Refuse `/api/admin` to tokens without a second factor (403 `mfa_required`).
     pub admin_requires_mfa: bool,
+    /// How often each instance reads new revocations (signed-out sessions,
+    /// disabled users), in seconds: the bound on how long a revoked access
+    /// token still works on rolegate's own routes. 1..=300.
+    #[serde(default = "default_revocation_poll_secs")]
+    pub revocation_poll_secs: u64,
+    /// The shared secret of token introspection (`POST /api/auth/introspect`,
+    /// the password of `Authorization: Basic`), at least 32 bytes; empty:
+    /// only access tokens granting `tokens:introspect` may introspect.
+    #[serde(default = "empty_secret")]
+    pub introspection_secret: SecretString,
+    #[serde(default)]
+    pub introspection_secret_file: String,
     pub hashing: HashingConfig,
 }
+
+fn default_revocation_poll_secs() -> u64 {
+    5
+}
+
+fn empty_secret() -> SecretString {
+    SecretString::from("")
+}
+
+/// The longest `auth.revocation_poll_secs`.
+pub const MAX_REVOCATION_POLL_SECS: u64 = 300;
+
+/// The shortest introspection secret, in bytes.
+pub const MIN_INTROSPECTION_SECRET_LEN: usize = 32;
 
 /// How mail leaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -535,6 +561,15 @@ impl Settings {
                     self.auth.issuer
                 )),
             }
+        }
+        if !(1..=MAX_REVOCATION_POLL_SECS).contains(&self.auth.revocation_poll_secs) {
+            problems.push(format!(
+                "auth.revocation_poll_secs must be between 1 and {MAX_REVOCATION_POLL_SECS} (it is {})",
+                self.auth.revocation_poll_secs
+            ));
+        }
+        if let Err(e) = self.introspection_secret() {
+            problems.push(format!("{e:#}"));
         }
         if self.server.body_timeout_secs == 0 {
             problems.push("server.body_timeout_secs must be positive".to_owned());

@@ -158,6 +158,45 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// The introspection secret: `auth.introspection_secret`, else the
+    /// content of `auth.introspection_secret_file` (readable by its owner
+    /// only; production refuses others), trimmed; `None` when neither is set.
+    /// At least [`MIN_INTROSPECTION_SECRET_LEN`] bytes. Errors never show it.
+    pub fn introspection_secret(&self) -> anyhow::Result<Option<SecretString>> {
+        let production = self.profile == Profile::Production;
+        let secret = if !self.auth.introspection_secret.expose_secret().is_empty() {
+            self.auth
+                .introspection_secret
+                .expose_secret()
+                .trim()
+                .to_owned()
+        } else if !self.auth.introspection_secret_file.is_empty() {
+            let path = Path::new(&self.auth.introspection_secret_file);
+            check_private("auth.introspection_secret_file", path, production)?;
+            std::fs::read_to_string(path)
+                .with_context(|| {
+                    format!(
+                        "reading auth.introspection_secret_file {}",
+                        self.auth.introspection_secret_file
+                    )
+                })?
+                .trim()
+                .to_owned()
+        } else {
+            return Ok(None);
+        };
+        if secret.len() < MIN_INTROSPECTION_SECRET_LEN {
+            bail!(
+                "auth.introspection_secret must be at least {MIN_INTROSPECTION_SECRET_LEN} bytes \
+                 (got {}); e.g. `openssl rand -hex 32`",
+                secret.len()
+            );
+        }
+        Ok(Some(SecretString::from(secret)))
+    }
+}
+
 /// The development key of second factors under `data_dir`, made once.
 fn dev_mfa_key(data_dir: &Path) -> anyhow::Result<String> {
     generated_once(

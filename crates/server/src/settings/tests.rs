@@ -429,3 +429,44 @@ fn the_redis_store_needs_a_redis_url_and_denies_on_store_errors_by_default() {
 
     assert!(with_env(&[("ROLEGATE__RATE_LIMIT__ON_STORE_ERROR", "maybe")]).is_err());
 }
+
+#[test]
+fn revocation_polling_and_the_introspection_secret_are_validated() {
+    let mut s = Settings::load_from(&config_dir(), Profile::Development, false).unwrap();
+    assert_eq!(s.auth.revocation_poll_secs, 5);
+    assert!(
+        s.introspection_secret().unwrap().is_none(),
+        "none by default"
+    );
+    for bad in [0, MAX_REVOCATION_POLL_SECS + 1] {
+        s.auth.revocation_poll_secs = bad;
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("auth.revocation_poll_secs"), "{err}");
+    }
+    s.auth.revocation_poll_secs = 1;
+    s.validate().unwrap();
+
+    s.auth.introspection_secret = SecretString::from("short-hunter2");
+    let err = s.validate().unwrap_err().to_string();
+    assert!(err.contains("auth.introspection_secret"), "{err}");
+    assert!(!err.contains("hunter2"), "never shown: {err}");
+    let long = "x".repeat(MIN_INTROSPECTION_SECRET_LEN);
+    s.auth.introspection_secret = SecretString::from(format!(" {long}\n"));
+    assert_eq!(
+        s.introspection_secret().unwrap().unwrap().expose_secret(),
+        long
+    );
+    assert!(
+        !format!("{s:?}").contains(&long),
+        "redacted in config check"
+    );
+
+    let s = with_env(&[
+        ("ROLEGATE__AUTH__REVOCATION_POLL_SECS", "2"),
+        ("ROLEGATE__AUTH__INTROSPECTION_SECRET", &long),
+    ])
+    .unwrap();
+    assert_eq!(s.auth.revocation_poll_secs, 2);
+    assert!(s.introspection_secret().unwrap().is_some());
+    assert!(with_env(&[("ROLEGATE__AUTH__REVOCATION_POLL_SEC", "2")]).is_err());
+}

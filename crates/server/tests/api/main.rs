@@ -35,6 +35,7 @@ mod passkeys;
 mod persistence;
 mod proxy;
 mod redis_store;
+mod revocation;
 mod sessions;
 mod shutdown;
 mod signin;

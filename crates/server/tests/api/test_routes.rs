@@ -261,6 +261,7 @@ async fn tokens_carry_the_permissions_of_the_roles() {
             "content:read",
             "roles:read",
             "roles:write",
+            "tokens:introspect",
             "users:read",
             "users:write"
         ])
