@@ -363,6 +363,10 @@ def main():
             kind, value = r["ref"]
             label = "public route" if kind == "public" else "argon2id capacity"
             ratio = f"{r['rps'] / value:.2f} x {label}"
+            if kind == "argon2" and all_cores:
+                # What argon2id alone does with every core hashing at once
+                # (memory bandwidth and shared caches: less than cores x one).
+                ratio += f" ({r['rps'] / all_cores:.2f} x all-cores rate)"
         lines.append(
             f"| {r['name']} | {r['connections']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
             f"{r['non2xx']} | {r['peak_rss_mib']:.1f} | {ratio} | "
