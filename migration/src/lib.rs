@@ -14,6 +14,7 @@ mod m20261202_000006_account_lifecycle;
 mod m20261210_000007_passkeys;
 mod m20261210_000008_mfa;
 mod m20261211_000009_audit_retention;
+mod m20261212_000011_user_search;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000007_passkeys::Migration),
             Box::new(m20261210_000008_mfa::Migration),
             Box::new(m20261211_000009_audit_retention::Migration),
+            Box::new(m20261212_000011_user_search::Migration),
         ]
     }
 }

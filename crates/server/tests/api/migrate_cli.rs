@@ -28,7 +28,7 @@ async fn migrate_up_down_status() {
     let (ok, out) = run(&["migrate", "up"]).await;
     assert!(ok, "up is idempotent: {out}");
 
-    let (ok, out) = run(&["migrate", "down", "-n", "7"]).await;
+    let (ok, out) = run(&["migrate", "down", "-n", "8"]).await;
     assert!(ok, "{out}");
     let (_, out) = run(&["migrate", "status"]).await;
     assert!(
@@ -55,6 +55,10 @@ async fn migrate_up_down_status() {
     assert!(out.contains("pending m20261210_000008_mfa"), "{out}");
     assert!(
         out.contains("pending m20261211_000009_audit_retention"),
+        "{out}"
+    );
+    assert!(
+        out.contains("pending m20261212_000011_user_search"),
         "{out}"
     );
 
