@@ -28,7 +28,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = ROOT / "target" / "release" / "rolegate"
+BIN = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / "release" / "rolegate"
 WRK_DIR = ROOT / "bench" / "wrk"
 PORT = int(os.environ.get("BENCH_PORT", "18080"))
 BASE = f"http://127.0.0.1:{PORT}"
