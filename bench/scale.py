@@ -60,6 +60,23 @@ def cursor(list_name, after_id):
     return base64.urlsafe_b64encode(f"{list_name}:{after_id}".encode()).decode().rstrip("=")
 
 
+def raw_latencies(path, token, n):
+    """Milliseconds of `n` sequential GETs over one keep-alive connection."""
+    conn = http.client.HTTPConnection("127.0.0.1", base.PORT, timeout=30)
+    headers = {"Authorization": f"Bearer {token}"}
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        conn.request("GET", path, headers=headers)
+        res = conn.getresponse()
+        data = res.read()
+        if res.status != 200:
+            raise SystemExit(f"GET {path}: HTTP {res.status} {data[:300]!r}")
+        times.append((time.perf_counter() - started) * 1000)
+    conn.close()
+    return times
+
+
 def latencies(path, token, n=REQUESTS):
     """p50 / p99 ms of `n` sequential GETs over one keep-alive connection."""
     conn = http.client.HTTPConnection("127.0.0.1", base.PORT, timeout=30)

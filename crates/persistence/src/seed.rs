@@ -25,7 +25,8 @@ pub struct SeedPlan {
     pub users: u64,
     /// The PHC string stored for every seeded user.
     pub password_hash: String,
-    /// `created_at` of the users and `at` of their audit events.
+    /// `created_at` of the last user and `at` of its audit event; the others
+    /// one second earlier per id (not on SQLite).
     pub at: DateTime<Utc>,
     /// When the seeded sessions expire.
     pub sessions_expire_at: DateTime<Utc>,
@@ -82,6 +83,20 @@ impl Series {
         match self.backend {
             DatabaseBackend::MySql => format!("CONCAT({})", parts.join(", ")),
             _ => format!("({})", parts.join(" || ")),
+        }
+    }
+
+    /// Placeholder `n` (a time) moved back one second per id below `last`:
+    /// user `k` was created `last - k` seconds before the plan's time, so
+    /// times are distinct and follow the ids, like those of real sign-ups
+    /// (the purge orders by time). SQLite keeps the one time (its stored
+    /// text form is the driver's).
+    fn time(&self, n: usize, last: i64) -> String {
+        let p = self.param(n);
+        match self.backend {
+            DatabaseBackend::Postgres => format!("({p} - ({last} - g) * interval '1 second')"),
+            DatabaseBackend::MySql => format!("({p} - INTERVAL ({last} - g) SECOND)"),
+            _ => p,
         }
     }
 
@@ -148,7 +163,7 @@ impl Database {
         let mut a = first;
         while a <= last {
             let b = a.saturating_add(batch - 1).min(last);
-            let (sessions, events) = self.seed_batch(backend, a, b, role, plan).await?;
+            let (sessions, events) = self.seed_batch(backend, (a, b), last, role, plan).await?;
             seeded.last_id = b;
             seeded.sessions += sessions;
             seeded.audit_events += events;
@@ -185,8 +200,8 @@ impl Database {
     async fn seed_batch(
         &self,
         backend: DatabaseBackend,
-        a: i64,
-        b: i64,
+        (a, b): (i64, i64),
+        last: i64,
         role: i64,
         plan: &SeedPlan,
     ) -> Result<(u64, u64), StoreError> {
@@ -199,8 +214,8 @@ impl Database {
             &format!(
                 "g, {name}, {name}, {email}, {}, FALSE, TRUE, {}, {}",
                 s.param(1),
-                s.param(2),
-                s.param(3)
+                s.time(2, last),
+                s.time(3, last)
             ),
             "",
         );
@@ -212,7 +227,7 @@ impl Database {
                 "{}, g, {}, 0, {}, {}, FALSE",
                 s.concat(&["'seed'", "{g}"]),
                 s.concat(&["'seeded-'", "{g}"]),
-                s.param(1),
+                s.time(1, last),
                 s.param(2)
             ),
             &format!(" WHERE g % {SESSION_EVERY} = 0"),
@@ -222,7 +237,7 @@ impl Database {
             "at, actor_id, actor, action, target, detail",
             &format!(
                 "{}, NULL, 'seed', 'user.create', {}, {}",
-                s.param(1),
+                s.time(1, last),
                 s.concat(&["'user:'", "{g}"]),
                 s.concat(&[
                     r#"'{"username":"user'"#,

@@ -357,9 +357,11 @@ impl AdminStore for Database {
     }
 
     async fn list_audit(&self, page: PageRequest) -> Result<Page<AuditEvent>, StoreError> {
+        // From the newest end: the purge leaves the oldest end full of dead
+        // rows (PostgreSQL) that an unordered scan would wade through.
         let counted = count_capped(
             &self.conn,
-            vec![audit_events::Entity::find()],
+            vec![audit_events::Entity::find().order_by_desc(audit_events::Column::Id)],
             audit_events::Column::Id,
         )
         .await?;
