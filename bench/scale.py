@@ -132,6 +132,8 @@ def hot_queries(kind, users, real_prefix):
         ("deepest numbered page", "SELECT * FROM users ORDER BY id LIMIT 101 OFFSET 10000"),
         ("capped count, all users", f"SELECT COUNT(*) FROM (SELECT * FROM (SELECT id FROM users LIMIT {cap}) b0) capped"),
         ("audit log, first page", "SELECT * FROM audit_events ORDER BY id DESC LIMIT 21"),
+        ("audit log, capped count",
+         f"SELECT COUNT(*) FROM (SELECT * FROM (SELECT id FROM audit_events ORDER BY id DESC LIMIT {cap}) b0) capped"),
     ]
 
 

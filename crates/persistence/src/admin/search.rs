@@ -57,6 +57,19 @@ pub(crate) fn starts_with(
     }
 }
 
+/// `column` starts with `prefix`, written so that SQLite uses no index for
+/// it (a unary `+` on the column): the page is then read in id order.
+fn scanned_prefix(column: users::Column, prefix: &str) -> SimpleExpr {
+    let col = format!(r#"+"users"."{}""#, column.as_str());
+    match successor(prefix) {
+        Some(end) => Expr::cust_with_values(
+            format!("({col} >= ? AND {col} < ?)"),
+            [prefix.to_owned(), end],
+        ),
+        None => Expr::cust_with_values(format!("{col} >= ?"), [prefix.to_owned()]),
+    }
+}
+
 /// One page of the users `query` finds (by id), and their count up to the cap.
 pub(super) async fn search_users(
     db: &impl ConnectionTrait,
@@ -78,7 +91,19 @@ pub(super) async fn search_users(
             users::Column::Id,
         )
         .await?;
-        select = select.filter(Condition::any().add(by_name).add(by_mail));
+        if backend == DatabaseBackend::Sqlite && counted > Page::<()>::COUNT_CAP {
+            // SQLite plans without the values: it always reads every match
+            // from the two indexes and sorts them by id (650 ms for a prefix
+            // a million users share). With more than the cap matching, walking
+            // the ids and filtering finds a page sooner.
+            select = select.filter(
+                Condition::any()
+                    .add(scanned_prefix(users::Column::UsernameKey, q))
+                    .add(scanned_prefix(users::Column::Email, q)),
+            );
+        } else {
+            select = select.filter(Condition::any().add(by_name).add(by_mail));
+        }
     } else {
         counted = count_capped(db, vec![select.clone()], users::Column::Id).await?;
     }
