@@ -186,7 +186,7 @@ def measure(server, users, tokens, refresh_tokens, kind, url, workdir):
     real = f"user{max(1, users // 2)}"
     prefix = real[:-1]
     admin_reads = [
-        (f"users?q=<prefix of a real name> ({prefix})", f"/api/admin/users?q={prefix}"),
+        ("users?q=<prefix of a real name: user<N/2> less its last digit>", f"/api/admin/users?q={prefix}"),
         ("users?q=<substring> (example: no match, prefix search)", "/api/admin/users?q=example"),
         ("users?q=user (every user matches)", "/api/admin/users?q=user"),
         ("users, first page", "/api/admin/users"),
