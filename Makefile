@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test-deps fuzz bench bench-micro run test test-unit test-build test-sqlite test-mysql test-postgres test-timing test-browser browser-deps lint fmt openapi deny build release deb
+.PHONY: test-deps fuzz bench bench-scale bench-micro run test test-unit test-build test-sqlite test-mysql test-postgres test-timing test-browser browser-deps lint fmt openapi deny build release deb
 
 ## Serve the API on embedded SQLite (data/rolegate.db), port 8080. No set-up needed.
 run:
@@ -101,6 +101,14 @@ bench:
 	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; apt-get install -y -qq wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }; }
 	$(CARGO) build --release -p rolegate -p bench-bare
 	python3 bench/run.py --db $${BENCH_DB:-sqlite}
+
+## The same scenarios at 1000 users and at BENCH_SCALE_USERS (default 1000000) in one run, side by
+## side with the ratio, and the EXPLAIN of the hot admin queries. BENCH_DB=postgres (default)|mysql|sqlite.
+## Seeds with `rolegate dev seed`. Writes bench-results/scale.md (~4 min at a million users).
+bench-scale:
+	@command -v wrk >/dev/null || { echo "installing wrk (Debian package)"; apt-get install -y -qq wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }; }
+	$(CARGO) build --release --bin rolegate
+	python3 bench/scale.py --db $${BENCH_DB:-postgres}
 
 ## Criterion micro-benchmarks: token issue/verify per algorithm, claims (de)serialisation.
 bench-micro:

@@ -31,8 +31,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = ROOT / "target" / "release" / "rolegate"
-BARE_BIN = ROOT / "target" / "release" / "bench-bare"
+BIN = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / "release" / "rolegate"
+BARE_BIN = BIN.parent / "bench-bare"
 WRK_DIR = ROOT / "bench" / "wrk"
 PORT = int(os.environ.get("BENCH_PORT", "18080"))
 BASE = f"http://127.0.0.1:{PORT}"

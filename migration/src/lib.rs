@@ -15,6 +15,7 @@ mod m20261210_000007_passkeys;
 mod m20261210_000008_mfa;
 mod m20261211_000009_audit_retention;
 mod m20261212_000010_revocations;
+mod m20261212_000011_user_search;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000008_mfa::Migration),
             Box::new(m20261211_000009_audit_retention::Migration),
             Box::new(m20261212_000010_revocations::Migration),
+            Box::new(m20261212_000011_user_search::Migration),
         ]
     }
 }

@@ -139,13 +139,21 @@ pub struct AdminUser {
 #[serde(rename_all = "camelCase")]
 pub struct UserPage {
     pub items: Vec<AdminUser>,
-    pub page: u32,
+    /// The page number asked for; `null` for a page reached with `cursor`.
+    pub page: Option<u32>,
     pub per_page: u32,
-    /// How many users match in all.
+    /// How many match in all, counted up to 10 000: when `totalCapped` is
+    /// true there are more than `total`.
     pub total: u64,
+    /// `total` stopped counting at its cap (10 000).
+    pub total_capped: bool,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    #[schema(example = "dXNlcnM6MjA")]
+    pub next: Option<String>,
 }
 
-/// Paging for lists: `page` from 1, `per_page` 1–100 (default 20).
+/// Paging for lists: `page` from 1 (at most 10 000 items skipped), or
+/// `cursor` (the `next` of the page before), `per_page` 1–100 (default 20).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
@@ -153,6 +161,8 @@ pub struct PageParams {
     pub page: Option<u32>,
     #[param(schema_with = crate::schemas::per_page)]
     pub per_page: Option<u32>,
+    #[param(schema_with = crate::schemas::cursor)]
+    pub cursor: Option<String>,
 }
 
 /// Paging and search for the user list.
@@ -163,7 +173,9 @@ pub struct UserListParams {
     pub page: Option<u32>,
     #[param(schema_with = crate::schemas::per_page)]
     pub per_page: Option<u32>,
-    /// Case-insensitive text to find in the username or the e-mail.
+    #[param(schema_with = crate::schemas::cursor)]
+    pub cursor: Option<String>,
+    /// Case-insensitive start of the username or the e-mail.
     #[param(schema_with = crate::schemas::search)]
     pub q: Option<String>,
 }
@@ -272,9 +284,17 @@ pub struct AuditEventResponse {
 #[serde(rename_all = "camelCase")]
 pub struct AuditPage {
     pub items: Vec<AuditEventResponse>,
-    pub page: u32,
+    /// The page number asked for; `null` for a page reached with `cursor`.
+    pub page: Option<u32>,
     pub per_page: u32,
+    /// How many match in all, counted up to 10 000: when `totalCapped` is
+    /// true there are more than `total`.
     pub total: u64,
+    /// `total` stopped counting at its cap (10 000).
+    pub total_capped: bool,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    #[schema(example = "dXNlcnM6MjA")]
+    pub next: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

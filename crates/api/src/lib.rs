@@ -6,6 +6,7 @@
 
 pub mod body_timeout;
 pub mod client_addr;
+pub mod cursor;
 pub mod dto;
 pub mod error;
 pub mod extract;

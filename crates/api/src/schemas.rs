@@ -115,7 +115,9 @@ pub fn description() -> Object {
 pub fn search() -> Object {
     text(None, MAX_QUERY_LEN, Some(Description::PATTERN))
         .description(Some(
-            "Case-insensitive text to find in the username or the e-mail.",
+            "Finds users whose username or e-mail starts with this text (case-insensitive; \
+             `%` and `_` are literal). A prefix, not a substring: `ali` finds `alice` and \
+             `alice@example.com`, `example.com` finds nobody.",
         ))
         .build()
 }
@@ -133,7 +135,23 @@ pub fn page() -> Object {
         .schema_type(Type::Integer)
         .minimum(Some(1))
         .maximum(Some(PageRequest::MAX_PAGE))
-        .description(Some("Page number, from 1."))
+        .description(Some(
+            "Page number, from 1. A numbered page skips at most 10 000 items \
+             ((page - 1) × per_page ≤ 10 000); deeper pages are reached with `cursor`.",
+        ))
+        .build()
+}
+
+/// A keyset cursor.
+pub fn cursor() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(64))
+        .pattern(Some("^[A-Za-z0-9_-]+$"))
+        .description(Some(
+            "The `next` value of the page before (opaque): the page that follows it. \
+             Not combined with `page`; a value this list did not give out is a 400.",
+        ))
         .build()
 }
 

@@ -13,6 +13,7 @@ mod outbox;
 mod passkeys;
 mod redis_attempts;
 mod revocations;
+mod seed;
 mod sessions;
 mod tutorial;
 mod users;
@@ -26,6 +27,7 @@ use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection};
 
 pub use error::{acquire_timeouts, map_db_err};
 pub use redis_attempts::{RedisAttempts, RedisConfig};
+pub use seed::{SESSION_EVERY, SeedPlan, Seeded};
 pub use tutorial::read_tutorial;
 
 /// Connection settings.

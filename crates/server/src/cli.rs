@@ -4,11 +4,13 @@
 //! Commands other than `serve` print their results on stdout and log only
 //! warnings and errors (on stderr) unless `--verbose`.
 
+mod dev;
 mod import;
 mod user;
 
 use clap::{Parser, Subcommand};
 
+pub use dev::{DevAction, SEED_PASSWORD};
 pub use import::ImportAction;
 pub use user::UserAction;
 
@@ -73,6 +75,11 @@ pub enum Command {
     Import {
         #[command(subcommand)]
         action: ImportAction,
+    },
+    /// Development and benchmark tools (refused under the production profile).
+    Dev {
+        #[command(subcommand)]
+        action: DevAction,
     },
 }
 
@@ -163,6 +170,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             init_command_logging(&settings, verbose);
             let db = open_database(&settings).await?;
             let result = import::run(&settings, &db, action).await;
+            db.close().await;
+            result
+        }
+        Command::Dev { action } => {
+            let settings = Settings::load_with_file(config.as_deref())?;
+            init_command_logging(&settings, verbose);
+            dev::refuse_in_production(&settings)?;
+            let db = open_database(&settings).await?;
+            let result = dev::run(&settings, &db, action).await;
             db.close().await;
             result
         }

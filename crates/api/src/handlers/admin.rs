@@ -7,11 +7,12 @@
 
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use rolegate_domain::{
-    AuditEvent, Description, Error, FieldErrors, NewRole, PageRequest, Permission, PermissionInfo,
+    AuditEvent, Description, Error, FieldErrors, NewRole, Permission, PermissionInfo,
     PermissionName, RoleInfo, RoleName, User, UserId, UserProfile,
 };
 
 use crate::AppState;
+use crate::cursor::{self, List};
 use crate::dto::{
     AdminUser, AuditEventResponse, AuditPage, CreatePermissionRequest, CreateRoleRequest,
     PageParams, PermissionResponse, RoleResponse, SetRolesRequest, UpdateRoleRequest,
@@ -23,10 +24,6 @@ use rolegate_guard::RequirePermission;
 
 /// Longest name echoed back in an error message.
 const MAX_ECHO: usize = 64;
-
-fn page(page: Option<u32>, per_page: Option<u32>) -> Result<PageRequest, ApiError> {
-    PageRequest::parse(page, per_page).map_err(ApiError::Validation)
-}
 
 fn admin_user(u: User, permissions: Option<Vec<Permission>>) -> AdminUser {
     AdminUser {
@@ -105,7 +102,11 @@ fn path_role(raw: &str) -> Result<RoleName, ApiError> {
 
 /// List users.
 ///
-/// Paginated by id; `q` finds users whose username or e-mail contains it.
+/// By id. `q` finds users whose username or e-mail *starts with* it (an
+/// indexed prefix search; `%` and `_` are literal). Numbered pages skip at
+/// most 10 000 users; `next` is the cursor of the page that follows (pass it
+/// as `cursor`), which reaches any depth at the same cost. `total` is
+/// counted up to 10 000 (`totalCapped`).
 #[utoipa::path(
     tag = "admin",
     params(UserListParams),
@@ -113,7 +114,8 @@ fn path_role(raw: &str) -> Result<RoleName, ApiError> {
     extensions(("x-required-permission" = json!(UsersRead::NAME))),
     responses(
         (status = 200, description = "A page of users", body = UserPage),
-        (status = 400, description = "page, per_page or q out of bounds (validation_failed), or a query string that does not parse (invalid_query)", body = ErrorBody),
+        (status = 400, description = "page, per_page or q out of bounds, a page beyond 10 000 items, page with cursor, or a cursor this list did not give out (validation_failed); a query string that does not parse (invalid_query)", body = ErrorBody,
+            example = json!({"error": "validation_failed", "message": "Invalid input: cursor is not a cursor of this list: pass the `next` value of a page as it was given, or leave cursor out to start from the first page", "fields": {"cursor": "is not a cursor of this list: pass the `next` value of a page as it was given, or leave cursor out to start from the first page"}})),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
         (status = 403, description = "Lacks the required permission", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
@@ -126,7 +128,7 @@ pub async fn list_users(
     query: web::Query<UserListParams>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let paging = page(q.page, q.per_page)?;
+    let paging = cursor::page_request(List::Users, q.page, q.per_page, q.cursor.as_deref())?;
     let found = state
         .admin
         .list_users(who.granted, q.q.as_deref(), paging)
@@ -140,6 +142,8 @@ pub async fn list_users(
         page: found.page,
         per_page: found.per_page,
         total: found.total,
+        total_capped: found.total_capped,
+        next: found.next.map(|id| cursor::encode(List::Users, id)),
     }))
 }
 
@@ -550,6 +554,9 @@ pub async fn create_permission(
 }
 
 /// The audit log, newest first.
+///
+/// Numbered pages skip at most 10 000 events; `next` is the cursor of the
+/// page that follows (pass it as `cursor`). `total` is counted up to 10 000.
 #[utoipa::path(
     tag = "admin",
     params(PageParams),
@@ -557,7 +564,7 @@ pub async fn create_permission(
     extensions(("x-required-permission" = json!(AuditRead::NAME))),
     responses(
         (status = 200, description = "A page of audit events", body = AuditPage),
-        (status = 400, description = "page or per_page out of bounds (validation_failed), or a query string that does not parse (invalid_query)", body = ErrorBody),
+        (status = 400, description = "page or per_page out of bounds, a page beyond 10 000 items, page with cursor, or a cursor this list did not give out (validation_failed); a query string that does not parse (invalid_query)", body = ErrorBody),
         (status = 401, description = "No token or invalid token", body = ErrorBody),
         (status = 403, description = "Lacks the required permission", body = ErrorBody),
         (status = 503, description = "Database unavailable", body = ErrorBody),
@@ -569,12 +576,19 @@ pub async fn audit(
     who: RequirePermission<AuditRead>,
     query: web::Query<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let paging = page(query.page, query.per_page)?;
+    let paging = cursor::page_request(
+        List::Audit,
+        query.page,
+        query.per_page,
+        query.cursor.as_deref(),
+    )?;
     let found = state.admin.audit(who.granted, paging).await?;
     Ok(HttpResponse::Ok().json(AuditPage {
         items: found.items.into_iter().map(audit_event).collect(),
         page: found.page,
         per_page: found.per_page,
         total: found.total,
+        total_capped: found.total_capped,
+        next: found.next.map(|id| cursor::encode(List::Audit, id)),
     }))
 }

@@ -42,7 +42,9 @@ pub struct Change {
 /// [`UserStore`](crate::users::UserStore)).
 #[async_trait]
 pub trait AdminStore: Send + Sync {
-    /// Users whose username or e-mail contains `query` (lower-cased), by id.
+    /// Users whose username key or e-mail starts with `query` (lower-cased;
+    /// `%`, `_` and other pattern characters in it are literal), by id; a
+    /// keyset page holds the users with ids above `page.after`.
     async fn list_users(
         &self,
         query: Option<&str>,
@@ -109,7 +111,8 @@ pub trait AdminStore: Send + Sync {
         change: Change,
     ) -> Result<(), StoreError>;
 
-    /// Newest first.
+    /// Newest first (by id, descending); a keyset page holds the events
+    /// with ids below `page.after`.
     async fn list_audit(&self, page: PageRequest) -> Result<Page<AuditEvent>, StoreError>;
 
     /// Users that hold `admin` and are not disabled.

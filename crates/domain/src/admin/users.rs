@@ -1,6 +1,7 @@
 //! Administering users: reading them, their roles, their status.
 
 use serde_json::json;
+use unicode_normalization::UnicodeNormalization as _;
 
 use super::checked::Checked;
 use super::{AdminService, Precondition, names, target_state};
@@ -58,7 +59,9 @@ impl AdminService {
         }
     }
 
-    /// Users by id, optionally those whose username or e-mail contains `query`.
+    /// Users by id, optionally those whose username or e-mail *starts with*
+    /// `query` (case-insensitively, after the e-mail's normalisation): a
+    /// prefix is what an index serves at any size; a substring is not.
     pub async fn list_users(
         &self,
         granted: Granted<UsersRead>,
@@ -78,7 +81,8 @@ impl AdminService {
                 format!("must be at most {MAX_QUERY_LEN} characters long"),
             ));
         }
-        let lowered = query.map(str::to_lowercase);
+        // Stored e-mails are NFKC and lower case: search in the same form.
+        let lowered = query.map(|q| q.nfkc().collect::<String>().to_lowercase());
         Ok(self.deps.admin.list_users(lowered.as_deref(), page).await?)
     }
 

@@ -363,19 +363,35 @@ fn unreachable_name<T>(name: &str, e: &str) -> T {
     panic!("invalid name {name:?} in test set-up: {e}")
 }
 
-pub(crate) fn page_of<T: Clone>(items: &[T], page: PageRequest) -> Page<T> {
+/// One page of `items` (in the list's order), by offset or after a keyset
+/// position (`id` gives an item's position; `descending` lists run high to low).
+pub(crate) fn page_of<T: Clone>(
+    items: &[T],
+    page: PageRequest,
+    id: impl Fn(&T) -> i64,
+    descending: bool,
+) -> Page<T> {
+    let after: Vec<T> = items
+        .iter()
+        .filter(|item| {
+            page.after.is_none_or(|after| {
+                if descending {
+                    id(item) < after
+                } else {
+                    id(item) > after
+                }
+            })
+        })
+        .cloned()
+        .collect();
     let start = usize::try_from(page.offset()).unwrap_or(usize::MAX);
-    Page {
-        items: items
-            .iter()
-            .skip(start)
-            .take(page.per_page as usize)
-            .cloned()
-            .collect(),
-        page: page.page,
-        per_page: page.per_page,
-        total: items.len() as u64,
-    }
+    let rows = after
+        .iter()
+        .skip(start)
+        .take(page.per_page as usize + 1)
+        .cloned()
+        .collect();
+    Page::assemble(rows, page, after.len() as u64, id)
 }
 
 pub use fakes::{FakeSecrets, FakeTokens, PlainHasher};

@@ -152,11 +152,13 @@ impl AdminStore for InMemory {
             .users
             .iter()
             .filter(|(_, u)| {
-                query.is_none_or(|q| u.username.to_lowercase().contains(q) || u.email.contains(q))
+                query.is_none_or(|q| {
+                    u.username.to_lowercase().starts_with(q) || u.email.starts_with(q)
+                })
             })
             .map(|(id, u)| s.user(*id, u))
             .collect();
-        Ok(page_of(&all, page))
+        Ok(page_of(&all, page, |u| u.id.0, false))
     }
 
     async fn set_user_roles(
@@ -306,7 +308,7 @@ impl AdminStore for InMemory {
 
     async fn list_audit(&self, page: PageRequest) -> Result<Page<AuditEvent>, StoreError> {
         let newest_first: Vec<AuditEvent> = self.lock_state().audit.iter().rev().cloned().collect();
-        Ok(page_of(&newest_first, page))
+        Ok(page_of(&newest_first, page, |e| e.id, true))
     }
 
     async fn count_active_admins(&self) -> Result<u64, StoreError> {

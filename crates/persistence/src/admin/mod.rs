@@ -11,6 +11,7 @@
 
 mod lock;
 mod rows;
+mod search;
 
 use std::collections::HashMap;
 
@@ -22,8 +23,8 @@ use rolegate_domain::{
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, JoinType, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, RelationTrait, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, JoinType,
+    QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set, TransactionTrait,
 };
 
 use crate::Database;
@@ -32,10 +33,9 @@ use crate::entities::{
 };
 use crate::error::map_db_err;
 use lock::{active_admins, find_role, find_user};
-use rows::{
-    conflict_on, like_contains, link_permissions, parse_permission, parse_role, permission_ids,
-};
+use rows::{conflict_on, link_permissions, parse_permission, parse_role, permission_ids};
 pub(crate) use rows::{insert_audit, summary};
+use search::{count_capped, search_users};
 
 #[async_trait]
 impl AdminStore for Database {
@@ -44,22 +44,35 @@ impl AdminStore for Database {
         query: Option<&str>,
         page: PageRequest,
     ) -> Result<Page<User>, StoreError> {
-        let mut select = users::Entity::find();
-        if let Some(q) = query {
-            select = select.filter(
-                Condition::any()
-                    .add(users::Column::UsernameKey.like(like_contains(q)))
-                    .add(users::Column::Email.like(like_contains(q))),
-            );
-        }
-        let total = select.clone().count(&self.conn).await.map_err(map_db_err)?;
-        let rows = select
-            .order_by_asc(users::Column::Id)
-            .offset(page.offset())
-            .limit(u64::from(page.per_page))
-            .all(&self.conn)
-            .await
-            .map_err(map_db_err)?;
+        let backend = self.conn.get_database_backend();
+        let (rows, counted) = match query {
+            // PostgreSQL would, after five executions of the prepared
+            // statement, be free to keep one generic plan for every `q`: a
+            // primary-key scan that reads the whole table for a rare prefix,
+            // or bitmaps of every match for a common one. Planning each
+            // search for its own `q` keeps both cheap.
+            Some(q) if backend == DatabaseBackend::Postgres => {
+                let txn = self.conn.begin().await.map_err(map_db_err)?;
+                let found = async {
+                    txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
+                        .await
+                        .map_err(map_db_err)?;
+                    search_users(&txn, backend, Some(q), page).await
+                }
+                .await;
+                match found {
+                    Ok(found) => {
+                        txn.commit().await.map_err(map_db_err)?;
+                        found
+                    }
+                    Err(e) => {
+                        let _ = txn.rollback().await;
+                        return Err(e);
+                    }
+                }
+            }
+            _ => search_users(&self.conn, backend, query, page).await?,
+        };
         let ids: Vec<i64> = rows.iter().map(|u| u.id).collect();
         let mut roles = self.roles_of_users(&ids).await?;
         let items = rows
@@ -69,12 +82,7 @@ impl AdminStore for Database {
                 summary(u, r)
             })
             .collect();
-        Ok(Page {
-            items,
-            page: page.page,
-            per_page: page.per_page,
-            total,
-        })
+        Ok(Page::assemble(items, page, counted, |u: &User| u.id.0))
     }
 
     async fn set_user_roles(
@@ -354,36 +362,40 @@ impl AdminStore for Database {
     }
 
     async fn list_audit(&self, page: PageRequest) -> Result<Page<AuditEvent>, StoreError> {
-        let total = audit_events::Entity::find()
-            .count(&self.conn)
-            .await
-            .map_err(map_db_err)?;
-        let rows = audit_events::Entity::find()
+        // From the newest end: the purge leaves the oldest end full of dead
+        // rows (PostgreSQL) that an unordered scan would wade through.
+        let counted = count_capped(
+            &self.conn,
+            vec![audit_events::Entity::find().order_by_desc(audit_events::Column::Id)],
+            audit_events::Column::Id,
+        )
+        .await?;
+        let mut select = audit_events::Entity::find();
+        if let Some(after) = page.after {
+            select = select.filter(audit_events::Column::Id.lt(after));
+        }
+        let rows = select
             .order_by_desc(audit_events::Column::Id)
             .offset(page.offset())
-            .limit(u64::from(page.per_page))
+            .limit(u64::from(page.per_page) + 1)
             .all(&self.conn)
             .await
             .map_err(map_db_err)?;
-        Ok(Page {
-            items: rows
-                .into_iter()
-                .map(|r| AuditEvent {
-                    id: r.id,
-                    event: NewAuditEvent {
-                        at: r.at,
-                        actor_id: r.actor_id.map(UserId),
-                        actor: r.actor,
-                        action: r.action,
-                        target: r.target,
-                        detail: r.detail,
-                    },
-                })
-                .collect(),
-            page: page.page,
-            per_page: page.per_page,
-            total,
-        })
+        let items = rows
+            .into_iter()
+            .map(|r| AuditEvent {
+                id: r.id,
+                event: NewAuditEvent {
+                    at: r.at,
+                    actor_id: r.actor_id.map(UserId),
+                    actor: r.actor,
+                    action: r.action,
+                    target: r.target,
+                    detail: r.detail,
+                },
+            })
+            .collect();
+        Ok(Page::assemble(items, page, counted, |e: &AuditEvent| e.id))
     }
 
     async fn count_active_admins(&self) -> Result<u64, StoreError> {

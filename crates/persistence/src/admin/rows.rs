@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use rolegate_domain::{NewAuditEvent, Permission, RoleName, StoreError, UniqueField, User, UserId};
-use sea_orm::sea_query::LikeExpr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, JoinType,
     QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set,
@@ -12,27 +11,6 @@ use sea_orm::{
 use crate::Database;
 use crate::entities::{audit_events, permissions, role_permissions, roles, user_roles, users};
 use crate::error::{is_unique_violation, map_db_err};
-
-/// The escape character of LIKE patterns (not `\`, whose quoting differs by backend).
-const LIKE_ESCAPE: char = '!';
-
-pub(crate) fn like_contains(needle: &str) -> LikeExpr {
-    LikeExpr::new(contains_pattern(needle)).escape(LIKE_ESCAPE)
-}
-
-/// `%needle%` with the wildcards in `needle` escaped.
-pub(crate) fn contains_pattern(needle: &str) -> String {
-    let mut pattern = String::with_capacity(needle.len() + 2);
-    pattern.push('%');
-    for c in needle.chars() {
-        if matches!(c, '%' | '_' | LIKE_ESCAPE) {
-            pattern.push(LIKE_ESCAPE);
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
 
 pub(crate) fn parse_role(name: &str) -> Option<RoleName> {
     RoleName::parse(name)
@@ -164,15 +142,5 @@ pub(crate) fn summary(user: users::Model, roles: Vec<RoleName>) -> User {
         disabled: user.disabled,
         created_at: user.created_at,
         email_verified: user.email_verified,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(contains_pattern("a%b_c!d"), "%a!%b!_c!!d%");
     }
 }

@@ -88,7 +88,7 @@ pub enum UserAction {
     /// List users, one per line under a header, by id. Columns: id,
     /// username, email, status (active or disabled), roles (comma-separated).
     List {
-        /// Only users whose username or e-mail contains this (case-insensitively).
+        /// Only users whose username or e-mail starts with this (case-insensitively).
         #[arg(long)]
         q: Option<String>,
     },
@@ -285,7 +285,7 @@ pub(crate) async fn run(
 }
 
 async fn list(admin: &AdminService, q: Option<&str>) -> anyhow::Result<()> {
-    let mut page = 1;
+    let mut after = None;
     println!(
         "{:>6}  {:<32} {:<40} {:<9} roles",
         "id", "username", "email", "status"
@@ -295,8 +295,11 @@ async fn list(admin: &AdminService, q: Option<&str>) -> anyhow::Result<()> {
             .list_users(
                 Granted::<UsersRead>::operator(Operator::Cli),
                 q,
-                PageRequest::parse(Some(page), Some(PageRequest::MAX_PER_PAGE))
-                    .map_err(|e| anyhow::anyhow!("{e:?}"))?,
+                match after {
+                    None => PageRequest::parse(None, Some(PageRequest::MAX_PER_PAGE)),
+                    Some(id) => PageRequest::after(id, Some(PageRequest::MAX_PER_PAGE)),
+                }
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?,
             )
             .await
             .map_err(field_errors)?;
@@ -311,10 +314,10 @@ async fn list(admin: &AdminService, q: Option<&str>) -> anyhow::Result<()> {
                 roles.join(",")
             );
         }
-        if u64::from(page) * u64::from(found.per_page) >= found.total {
-            break;
+        match found.next {
+            Some(next) => after = Some(next),
+            None => break,
         }
-        page += 1;
     }
     Ok(())
 }

@@ -209,69 +209,90 @@ async fn every_admin_route_needs_a_token_and_its_permission() {
     }
 }
 
+/// The usernames of a page of users.
+fn names(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `GET /api/admin/users?{query}` as `token`.
+async fn list_users(app: &TestApp, token: &str, query: &str) -> reqwest::Response {
+    let path = format!("/api/admin/users?{query}");
+    call(app, Method::GET, &path, Some(token), None).await
+}
+
 #[tokio::test]
 async fn user_list_is_paginated_searchable_and_bounded() {
     let app = spawn_app().await;
     let (_, admin, _) = member(&app, "chief", &["admin"]).await;
     let tag = unique_name("pg");
+    let mail = unique_name("ml");
     for i in 0..5 {
         let name = format!("{tag}{i}");
         let res = app
-            .signup(&name, &format!("{name}@corp.example"), PASSWORD, None)
+            .signup(&name, &format!("{mail}{i}@corp.example"), PASSWORD, None)
             .await;
         assert_eq!(res.status(), 201);
     }
     let get = |q: String| {
-        let app = &app;
-        let admin = admin.clone();
-        async move {
-            call(
-                app,
-                Method::GET,
-                &format!("/api/admin/users?{q}"),
-                Some(&admin),
-                None,
-            )
-            .await
-        }
+        let (app, admin) = (&app, admin.clone());
+        async move { list_users(app, &admin, &q).await }
     };
     let all = ok_json(get(String::new()).await, 200).await;
     assert_eq!(all["total"], 6);
+    assert_eq!(all["totalCapped"], false);
+    assert_eq!(all["next"], Value::Null, "everything fits on one page");
     assert_eq!(all["page"], 1);
     assert_eq!(all["perPage"], 20);
     assert_eq!(all["items"][0]["username"], "chief");
     assert_eq!(all["items"][0]["roles"], json!(["admin"]));
     assert!(all["items"][0].get("permissions").is_none());
 
-    // search by username (case-insensitive) and by e-mail
+    // a prefix of the username (case-insensitive) or of the e-mail
     let upper = tag.to_uppercase();
     let page1 = ok_json(get(format!("q={upper}&per_page=2")).await, 200).await;
     assert_eq!(page1["total"], 5);
-    let names = |v: &Value| -> Vec<String> {
-        v["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| u["username"].as_str().unwrap().to_owned())
-            .collect()
-    };
     assert_eq!(names(&page1), vec![format!("{tag}0"), format!("{tag}1")]);
+    assert!(page1["next"].is_string(), "{page1}");
     let page3 = ok_json(get(format!("q={tag}&per_page=2&page=3")).await, 200).await;
     assert_eq!(names(&page3), vec![format!("{tag}4")]);
+    assert_eq!(page3["next"], Value::Null);
     let beyond = ok_json(get(format!("q={tag}&per_page=2&page=4")).await, 200).await;
     assert_eq!(beyond["items"], json!([]));
     assert_eq!(beyond["total"], 5);
-    let by_mail = ok_json(get("q=CORP.EXAMPLE".into()).await, 200).await;
+    let by_mail = ok_json(get(format!("q={}", mail.to_uppercase())).await, 200).await;
     assert_eq!(by_mail["total"], 5);
-    // LIKE wildcards in q are literal
-    let wild = ok_json(get("q=%25".into()).await, 200).await;
-    assert_eq!(wild["total"], 0);
-    let underscore = ok_json(get("q=_".into()).await, 200).await;
-    assert_eq!(underscore["total"], 5, "unique_name uses _");
+    let one = ok_json(get(format!("q={mail}3%40corp")).await, 200).await;
+    assert_eq!(names(&one), vec![format!("{tag}3")]);
+    // a prefix, not a substring: the middle of a name or the mail's domain finds nobody
+    for middle in [&tag[1..], &mail[3..], "corp.example", "0"] {
+        let found = ok_json(get(format!("q={middle}")).await, 200).await;
+        assert_eq!(found["total"], 0, "{middle}: {found}");
+    }
+    // LIKE wildcards in q are literal: `p_` is not `pg`, `pg%` is not `pg_…`
+    for wild in ["%25", "_", "p_", "pg%25", &format!("{}%25", &tag[..4])] {
+        let found = ok_json(get(format!("q={wild}")).await, 200).await;
+        assert_eq!(found["total"], 0, "{wild}: {found}");
+    }
+    let underscore = ok_json(get(format!("q={}", &tag[..4])).await, 200).await;
+    assert_eq!(underscore["total"], 5, "a literal _ matches itself");
 
-    // bounds
+    // bounds: numbered pages skip at most 10 000 users; deeper is the cursor's job
     for bad in ["per_page=0", "per_page=101", "page=0", "page=100001"] {
         expect_error(get(bad.into()).await, 400, "validation_failed").await;
+    }
+    let ok = ok_json(get("page=101&per_page=100".into()).await, 200).await;
+    assert_eq!(ok["items"], json!([]), "offset 10 000 is allowed");
+    for deep in ["page=102&per_page=100", "page=10002&per_page=1", "page=502"] {
+        let body = expect_error(get(deep.into()).await, 400, "validation_failed").await;
+        assert!(
+            body["fields"]["page"].as_str().unwrap().contains("cursor"),
+            "{deep}: {body}"
+        );
     }
     for bad in ["page=abc", "per_page=-1", "page=1.5"] {
         let body = expect_error(get(bad.into()).await, 400, "invalid_query").await;
@@ -281,6 +302,170 @@ async fn user_list_is_paginated_searchable_and_bounded() {
     expect_error(get(format!("q={long}")).await, 400, "validation_failed").await;
     let max = ok_json(get("per_page=100".into()).await, 200).await;
     assert_eq!(max["perPage"], 100);
+}
+
+/// One page of `GET /api/admin/users?{query}` from `cursor`: its ids and
+/// its `next` cursor.
+async fn user_ids_after(
+    app: &TestApp,
+    token: &str,
+    query: &str,
+    cursor: Option<&str>,
+) -> (Vec<i64>, Option<String>) {
+    let q = match cursor {
+        Some(c) => format!("{query}&cursor={c}"),
+        None => query.to_owned(),
+    };
+    let body = ok_json(list_users(app, token, &q).await, 200).await;
+    if cursor.is_some() {
+        assert_eq!(
+            body["page"],
+            Value::Null,
+            "a cursor page has no number: {body}"
+        );
+    }
+    let ids = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_i64().unwrap())
+        .collect();
+    (ids, body["next"].as_str().map(str::to_owned))
+}
+
+/// Every id of `GET /api/admin/users?{query}`, walked by cursor.
+async fn walk_users(app: &TestApp, token: &str, query: &str) -> Vec<i64> {
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    for _ in 0..50 {
+        let (ids, next) = user_ids_after(app, token, query, cursor.as_deref()).await;
+        seen.extend(ids);
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return seen,
+        }
+    }
+    panic!("the walk does not end: {seen:?}");
+}
+
+#[tokio::test]
+async fn a_cursor_walk_sees_every_user_once_in_order_while_users_come_and_go() {
+    let app = spawn_app().await;
+    let (_, admin, _) = member(&app, "walker", &["admin"]).await;
+    let tag = unique_name("kw");
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let (id, _, _) = member(&app, &format!("{tag}{i}"), &["user"]).await;
+        ids.push(id);
+    }
+    let query = format!("q={tag}&per_page=2");
+    // Between pages a new matching user signs up, and after the first page
+    // its first user (already seen) is deleted: with offsets that deletion
+    // would shift an unseen user onto the page already read (skipped).
+    let mut seen = Vec::new();
+    let mut added = Vec::new();
+    let mut cursor = None;
+    for page in 0..20 {
+        let (got, next) = user_ids_after(&app, &admin, &query, cursor.as_deref()).await;
+        seen.extend(got);
+        let Some(next) = next else { break };
+        cursor = Some(next);
+        let (id, _, _) = member(&app, &format!("{tag}new{page}"), &["user"]).await;
+        added.push(id);
+        if page == 0 {
+            let path = format!("/api/admin/users/{}", ids[0]);
+            let res = call(&app, Method::DELETE, &path, Some(&admin), None).await;
+            assert_eq!(res.status(), 204);
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted, seen, "strictly increasing ids: no user twice");
+    for id in &ids {
+        assert!(seen.contains(id), "user {id} skipped: {seen:?}");
+    }
+    // users who signed up during the walk have higher ids: the walk reaches them
+    assert!(
+        added.iter().all(|id| seen.contains(id)),
+        "{seen:?} {added:?}"
+    );
+
+    // the whole list walked by cursor agrees with one numbered page
+    let walked = walk_users(&app, &admin, "per_page=3").await;
+    let (numbered, next) = user_ids_after(&app, &admin, "per_page=100", None).await;
+    assert_eq!(next, None);
+    assert_eq!(walked, numbered);
+}
+
+#[tokio::test]
+async fn bad_cursors_are_a_clear_400() {
+    let app = spawn_app().await;
+    let (_, admin, _) = member(&app, "cursory", &["admin"]).await;
+    for i in 0..3 {
+        member(&app, &format!("cursory{i}"), &["user"]).await;
+    }
+    let page = ok_json(list_users(&app, &admin, "per_page=1").await, 200).await;
+    let next = page["next"].as_str().unwrap().to_owned();
+    let second = ok_json(
+        list_users(&app, &admin, &format!("per_page=1&cursor={next}")).await,
+        200,
+    )
+    .await;
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert_ne!(second["items"][0]["id"], page["items"][0]["id"]);
+
+    let audit = ok_json(
+        call(
+            &app,
+            Method::GET,
+            "/api/admin/audit?per_page=1",
+            Some(&admin),
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let audit_cursor = audit["next"].as_str().map(str::to_owned);
+    let mut bad = vec![
+        "cursor=garbage!".to_owned(),
+        "cursor=".to_owned(),
+        "cursor=dXNlcnM6LTE".to_owned(), // users:-1
+        "cursor=dXNlcnM6eA".to_owned(),  // users:x
+        format!("cursor={}", "A".repeat(200)),
+    ];
+    if let Some(c) = &audit_cursor {
+        bad.push(format!("cursor={c}"));
+    }
+    for query in &bad {
+        let body = expect_error(
+            list_users(&app, &admin, query).await,
+            400,
+            "validation_failed",
+        )
+        .await;
+        assert!(
+            body["fields"]["cursor"].as_str().unwrap().contains("next"),
+            "{query}: {body}"
+        );
+    }
+    let body = expect_error(
+        list_users(&app, &admin, &format!("page=2&cursor={next}")).await,
+        400,
+        "validation_failed",
+    )
+    .await;
+    assert!(body["fields"]["page"].is_string(), "{body}");
+    let res = call(
+        &app,
+        Method::GET,
+        &format!("/api/admin/audit?cursor={next}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    expect_error(res, 400, "validation_failed").await;
 }
 
 #[tokio::test]
@@ -1057,6 +1242,7 @@ async fn every_admin_change_is_audited_in_the_database_and_the_log() {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
+    let all_actions: Vec<String> = actions.iter().map(|a| (*a).to_owned()).collect();
     assert_eq!(
         actions,
         vec![
@@ -1098,6 +1284,30 @@ async fn every_admin_change_is_audited_in_the_database_and_the_log() {
         .map(|e| e["action"].as_str().unwrap())
         .collect();
     assert_eq!(actions, vec!["role.update", "role.create"]);
+    // the same log by cursor, newest first, each event once
+    let mut walked: Vec<String> = Vec::new();
+    let mut path = "/api/admin/audit?per_page=3".to_owned();
+    loop {
+        let page = ok_json(
+            call(&app, Method::GET, &path, Some(&admin), None).await,
+            200,
+        )
+        .await;
+        assert_eq!(page["total"], 7);
+        walked.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["action"].as_str().unwrap().to_owned()),
+        );
+        let Some(next) = page["next"].as_str() else {
+            break;
+        };
+        assert!(walked.len() < 7, "a page after the last: {page}");
+        path = format!("/api/admin/audit?per_page=3&cursor={next}");
+    }
+    assert_eq!(walked, all_actions);
     let res = call(
         &app,
         Method::GET,

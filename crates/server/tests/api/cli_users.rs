@@ -9,6 +9,7 @@ use crate::helpers::{
 };
 
 const STRONG: &str = "correct horse battery staple";
+const SEED_PASSWORD: &str = rolegate::cli::SEED_PASSWORD;
 
 fn temp_file(contents: &str) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!("rolegate-pw-{}", uuid::Uuid::new_v4().simple()));
@@ -305,4 +306,105 @@ async fn bootstrap_refuses_weak_or_missing_passwords() {
         assert!(!message.contains("password1234"), "not echoed: {message}");
         let _ = std::fs::remove_file(file);
     }
+}
+
+/// `rolegate dev seed`: refused under the production profile (nothing
+/// written); elsewhere bulk users the service accepts — they sign in with
+/// the documented password, are found by the search, hold `user` — with
+/// their sessions and audit events; a second run continues after them, and
+/// `user list` walks past its first page.
+#[tokio::test]
+async fn dev_seed_is_refused_in_production_and_seeds_users_that_sign_in() {
+    let db = TestDb::create().await;
+    let url = db.url.clone();
+    let production = [("ROLEGATE_ENV".to_owned(), "production".to_owned())];
+    let refused = {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::helpers::run_cli_with(&url, &production, &["dev", "seed", "--users", "5"], None)
+        })
+        .await
+        .unwrap()
+    };
+    assert!(!refused.0, "{}", refused.1);
+    assert!(
+        refused.1.contains("refused under the production profile"),
+        "{}",
+        refused.1
+    );
+
+    let (ok, out) = cli(
+        &url,
+        &["dev", "seed", "--users", "500", "--batch", "150"],
+        None,
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("seeded 500 users, user1 to user500")
+            && out.contains(&format!("password \"{SEED_PASSWORD}\""))
+            && out.contains("50 sessions")
+            && out.contains("500 audit events"),
+        "{out}"
+    );
+    let (ok, out) = cli(&url, &["dev", "seed", "--users", "3"], None).await;
+    assert!(ok && out.contains("user501 to user503"), "{out}");
+    let (ok, out) = cli(&url, &["user", "list", "--q", "user50"], None).await;
+    assert!(ok, "{out}");
+    let listed: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(
+        listed.len(),
+        5,
+        "user50, user500 and the second run's user501–503: {out}"
+    );
+    let (ok, out) = cli(&url, &["user", "list"], None).await;
+    assert!(ok, "{out}");
+    assert_eq!(
+        out.lines().count(),
+        1 + 503,
+        "every user, past the first page of 100"
+    );
+
+    let settings = test_settings(&db.url);
+    let app = spawn_on(db, settings).await;
+    let res = app.signin("user250", SEED_PASSWORD).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["id"], 250);
+    assert_eq!(body["email"], "user250@example.com");
+    assert_eq!(body["roles"], json!(["ROLE_USER"]));
+    expect_error(
+        app.signin("user250", "not the password").await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    // the id sequence continues after the seeded ids
+    let res = app
+        .signup("after_seed", "after_seed@example.com", STRONG, None)
+        .await;
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    let token = app.user_token("seed_admin", &["admin"]).await;
+    let found: Value = app
+        .get_with_token("/api/admin/users?q=USER25&per_page=100", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["total"], 11, "{found}");
+    let log: Value = app
+        .get_with_token("/api/admin/audit?per_page=100", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(log["total"].as_u64().unwrap() >= 503, "{log}");
+    assert!(
+        log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "seed" && e["action"] == "user.create"),
+        "{log}"
+    );
 }

@@ -481,7 +481,7 @@ pub fn run_cli(db_url: &str, args: &[&str], stdin: Option<&str>) -> (bool, Strin
     run_cli_with(db_url, &[], args, stdin)
 }
 
-/// `run_cli` with more `ROLEGATE__…` variables.
+/// `run_cli` with more `ROLEGATE__…` variables (or another `ROLEGATE_ENV`).
 pub fn run_cli_with(
     db_url: &str,
     vars: &[(String, String)],
@@ -492,11 +492,12 @@ pub fn run_cli_with(
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_rolegate"))
         .args(args)
-        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("ROLEGATE_ENV", "test")
         .env("ROLEGATE_CONFIG_DIR", config_dir())
         .env("ROLEGATE__DATABASE__URL", db_url)
         .env("ROLEGATE__LOG__LEVEL", "error")
+        // after the defaults: a caller may name another profile (ROLEGATE_ENV)
+        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

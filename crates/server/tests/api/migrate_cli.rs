@@ -28,7 +28,7 @@ async fn migrate_up_down_status() {
     let (ok, out) = run(&["migrate", "up"]).await;
     assert!(ok, "up is idempotent: {out}");
 
-    let (ok, out) = run(&["migrate", "down", "-n", "8"]).await;
+    let (ok, out) = run(&["migrate", "down", "-n", "9"]).await;
     assert!(ok, "{out}");
     let (_, out) = run(&["migrate", "status"]).await;
     assert!(
@@ -59,6 +59,10 @@ async fn migrate_up_down_status() {
     );
     assert!(
         out.contains("pending m20261212_000010_revocations"),
+        "{out}"
+    );
+    assert!(
+        out.contains("pending m20261212_000011_user_search"),
         "{out}"
     );
 
