@@ -18,6 +18,7 @@ mod sessions;
 mod tutorial;
 mod users;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rolegate_domain::StoreError;
@@ -162,6 +163,15 @@ impl MigrationLock {
 pub struct Database {
     conn: DatabaseConnection,
     backend: Backend,
+    /// SQLite only: write transactions take turns here, first come first
+    /// served. SQLite has one writer at a time, and a transaction that waits
+    /// for the lock inside SQLite sleeps in its busy handler (1, 2, 5 … up to
+    /// 100 ms between tries, in no order): under 8 concurrent refreshes the
+    /// p99 was 400 ms against a 4 ms p50 (strace: hundreds of 25–100 ms
+    /// sleeps). Reads still run in parallel on the pool's other connections
+    /// (WAL); a pool of one connection cured the tail too, but queued every
+    /// read behind it and timed out under a sign-in flood.
+    write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl std::fmt::Debug for Database {
@@ -185,21 +195,9 @@ impl Database {
         if backend == Backend::Sqlite {
             ensure_sqlite_dir(&config.url)?;
         }
-        // SQLite has one writer at a time. With several pooled connections
-        // the others wait in SQLite's busy handler, which sleeps 1, 2, 5 …
-        // up to 100 ms between tries and is not first-come first-served: a
-        // refresh under 8 concurrent clients had a p99 of 400 ms against a
-        // 4 ms p50 (strace: hundreds of 25–100 ms sleeps). One connection
-        // queues every statement in the pool's fair FIFO instead: p99 18 ms,
-        // and 35 % more refreshes per second (docs/benchmarks.md).
-        let max_connections = if backend == Backend::Sqlite {
-            1
-        } else {
-            config.max_connections
-        };
         let mut opts = ConnectOptions::new(config.url.clone());
-        opts.max_connections(max_connections)
-            .min_connections(config.min_connections.min(max_connections))
+        opts.max_connections(config.max_connections)
+            .min_connections(config.min_connections)
             .acquire_timeout(config.acquire_timeout)
             .connect_timeout(config.connect_timeout)
             .idle_timeout(config.idle_timeout)
@@ -213,7 +211,13 @@ impl Database {
                 .foreign_keys(true)
         });
         let conn = sea_orm::Database::connect(opts).await.map_err(map_db_err)?;
-        Ok(Self { conn, backend })
+        let write_gate =
+            (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        Ok(Self {
+            conn,
+            backend,
+            write_gate,
+        })
     }
 
     /// Applies pending migrations. Instances started together on one
@@ -340,6 +344,10 @@ impl Database {
             > + Send,
     {
         use sea_orm::{TransactionError, TransactionTrait as _};
+        let _turn = match &self.write_gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        };
         self.conn
             .transaction::<F, T, StoreError>(body)
             .await

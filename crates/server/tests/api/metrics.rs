@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestApp, backend, spawn_app_with, unique_name};
+use crate::helpers::{TestApp, spawn_app_with, unique_name};
 
 use crate::helpers::python;
 
@@ -349,17 +349,11 @@ async fn metrics_are_scraped_during_load_and_parse_as_openmetrics() {
     );
     assert_eq!(after.get("rolegate_refresh_rotations_total", &[]), 1.0);
     assert_eq!(after.get("rolegate_refresh_reuse_detected_total", &[]), 1.0);
-    // The pool: test.toml's 5 connections at most (SQLite: always one);
-    // something is open.
-    let max = if backend() == Backend::Sqlite {
-        1.0
-    } else {
-        5.0
-    };
-    assert_eq!(after.get("rolegate_db_pool_max_connections", &[]), max);
+    // The pool: test.toml's 5 connections at most; something is open.
+    assert_eq!(after.get("rolegate_db_pool_max_connections", &[]), 5.0);
     let open = after.get("rolegate_db_pool_connections", &[("state", "in_use")])
         + after.get("rolegate_db_pool_connections", &[("state", "idle")]);
-    assert!((1.0..=max).contains(&open), "{open}");
+    assert!((1.0..=5.0).contains(&open), "{open}");
     assert!(
         after
             .value("rolegate_db_pool_acquire_timeouts_total", &[])
