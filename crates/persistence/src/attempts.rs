@@ -10,15 +10,12 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rolegate_domain::{Admission, AttemptStore, Attempts, Limit, Reservation, StoreError};
-use sea_orm::sea_query::{CaseStatement, Condition, Expr, ExprTrait as _, LikeExpr};
+use sea_orm::sea_query::{CaseStatement, Condition, Expr, ExprTrait as _};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use crate::Database;
 use crate::entities::auth_attempts::{self, Column};
 use crate::error::{is_unique_violation, map_db_err};
-
-/// The escape character of LIKE patterns (as in the admin store).
-const LIKE_ESCAPE: char = '!';
 
 /// `rule` as a condition on the stored row.
 fn admitted(rule: &Admission) -> Condition {
@@ -39,19 +36,6 @@ fn admitted(rule: &Admission) -> Condition {
         );
     }
     any
-}
-
-/// `prefix%` with the wildcards in `prefix` escaped.
-fn prefix_pattern(prefix: &str) -> String {
-    let mut pattern = String::with_capacity(prefix.len() + 1);
-    for c in prefix.chars() {
-        if matches!(c, '%' | '_' | LIKE_ESCAPE) {
-            pattern.push(LIKE_ESCAPE);
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
 }
 
 impl Database {
@@ -158,7 +142,7 @@ impl AttemptStore for Database {
 
     async fn clear_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
         let deleted = auth_attempts::Entity::delete_many()
-            .filter(Column::Key.like(LikeExpr::new(prefix_pattern(prefix)).escape(LIKE_ESCAPE)))
+            .filter(Column::Key.like(crate::like::starts_with(prefix)))
             .exec(&self.conn)
             .await
             .map_err(map_db_err)?;
@@ -177,7 +161,7 @@ impl AttemptStore for Database {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::like::prefix_pattern;
 
     #[test]
     fn prefixes_escape_like_wildcards() {

@@ -8,6 +8,7 @@ mod attempts;
 mod audit;
 mod entities;
 mod error;
+mod like;
 mod mfa;
 mod outbox;
 mod passkeys;

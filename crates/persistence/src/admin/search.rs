@@ -17,7 +17,7 @@
 
 use rolegate_domain::{Page, PageRequest, StoreError};
 use sea_orm::sea_query::{
-    Alias, Asterisk, Expr, ExprTrait, LikeExpr, Query, SelectStatement, SimpleExpr, UnionType,
+    Alias, Asterisk, Expr, ExprTrait, Query, SelectStatement, SimpleExpr, UnionType,
 };
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait, IdenStatic, QueryFilter,
@@ -27,9 +27,6 @@ use sea_orm::{
 use crate::entities::users;
 use crate::error::map_db_err;
 
-/// The escape character of LIKE patterns (not `\`, whose quoting differs by backend).
-const LIKE_ESCAPE: char = '!';
-
 /// `column` starts with `prefix` (already in the stored form: lower case).
 pub(crate) fn starts_with(
     backend: DatabaseBackend,
@@ -37,9 +34,7 @@ pub(crate) fn starts_with(
     prefix: &str,
 ) -> SimpleExpr {
     match backend {
-        DatabaseBackend::MySql => {
-            column.like(LikeExpr::new(prefix_pattern(prefix)).escape(LIKE_ESCAPE))
-        }
+        DatabaseBackend::MySql => column.like(crate::like::starts_with(prefix)),
         DatabaseBackend::Postgres => {
             let col = format!(r#""users"."{}" COLLATE "C""#, column.as_str());
             match successor(prefix) {
@@ -178,19 +173,6 @@ async fn count_rows(db: &impl ConnectionTrait, rows: SelectStatement) -> Result<
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// `prefix%` with the wildcards in `prefix` escaped.
-pub(crate) fn prefix_pattern(prefix: &str) -> String {
-    let mut pattern = String::with_capacity(prefix.len() + 1);
-    for c in prefix.chars() {
-        if matches!(c, '%' | '_' | LIKE_ESCAPE) {
-            pattern.push(LIKE_ESCAPE);
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
 /// The least string above every string that starts with `prefix`, in code
 /// point (= UTF-8 byte) order: `prefix` with its last character
 /// incremented ("u99" → "u9:"). `None` when there is none (empty, or all
@@ -213,11 +195,6 @@ pub(crate) fn successor(prefix: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(prefix_pattern("a%b_c!d"), "a!%b!_c!!d%");
-    }
 
     #[test]
     fn the_successor_bounds_every_extension() {
