@@ -248,14 +248,7 @@ impl UserStore for Database {
             .one(&self.conn)
             .await
             .map_err(map_db_err)?
-            .map(|u| LoginRecord {
-                id: UserId(u.id),
-                username: u.username,
-                email: u.email,
-                password_hash: PasswordHash::new(u.password_hash),
-                disabled: u.disabled,
-                email_verified: u.email_verified,
-            }))
+            .map(login_record))
     }
 
     async fn find_login(&self, username: &Username) -> Result<Option<LoginRecord>, StoreError> {
@@ -264,14 +257,7 @@ impl UserStore for Database {
             .one(&self.conn)
             .await
             .map_err(map_db_err)?
-            .map(|u| LoginRecord {
-                id: UserId(u.id),
-                username: u.username,
-                email: u.email,
-                password_hash: PasswordHash::new(u.password_hash),
-                disabled: u.disabled,
-                email_verified: u.email_verified,
-            }))
+            .map(login_record))
     }
 
     async fn replace_password_hash(
@@ -328,5 +314,17 @@ impl UserStore for Database {
 impl HealthCheck for Database {
     async fn ping(&self) -> Result<(), StoreError> {
         self.conn.ping().await.map_err(map_db_err)
+    }
+}
+
+/// What a sign-in needs of a user row (by id or by name).
+fn login_record(u: users::Model) -> LoginRecord {
+    LoginRecord {
+        id: UserId(u.id),
+        username: u.username,
+        email: u.email,
+        password_hash: PasswordHash::new(u.password_hash),
+        disabled: u.disabled,
+        email_verified: u.email_verified,
     }
 }
